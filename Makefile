@@ -1,0 +1,46 @@
+# The test bed.  Two commands matter: 'make demo' and 'make check'.
+# Everything is done by the Python package in bed/; see README.md.
+
+ARCH ?= x86_64
+MODE ?=
+SCENARIO ?= faults
+T ?=
+BED := python3 -m bed
+
+# 'make ARCH=arm64' must not leak into the kernel's own make
+unexport ARCH
+
+.PHONY: demo check deps tree export kernel base-kernel vm shell list clean
+
+demo:
+	@$(BED) demo --arch $(ARCH) $(if $(MODE),--mode $(MODE))
+
+check:
+	@$(BED) check $(if $(T),-k $(T))
+
+list:
+	@$(BED) check --list
+
+deps:
+	@$(BED) deps
+
+tree:
+	@$(BED) tree $(if $(FORCE),--force)
+
+export:
+	@$(BED) export
+
+kernel:
+	@$(BED) kernel --arch $(ARCH)
+
+base-kernel:
+	@$(BED) kernel --arch $(ARCH) --base
+
+vm:
+	@$(BED) vm --arch $(ARCH) --scenario $(SCENARIO) $(if $(MODE),--mode $(MODE))
+
+shell:
+	@$(BED) vm --arch $(ARCH) --scenario shell $(if $(MODE),--mode $(MODE))
+
+clean:
+	rm -rf build/obj-* build/edu-fault-* build/initramfs-* build/logs

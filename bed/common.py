@@ -1,0 +1,121 @@
+"""Paths, logging and process helpers shared by the test bed."""
+
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(REPO, 'build')
+TREE = os.path.join(BUILD, 'linux')          # base + series, git work tree
+BASE_TREE = os.path.join(BUILD, 'linux-base')  # worktree at tag 'base'
+STEP_TREE = os.path.join(BUILD, 'linux-step')  # worktree for per-patch checks
+LOGS = os.path.join(BUILD, 'logs')
+PATCHES = os.path.join(REPO, 'patches')
+CONFIGS = os.path.join(REPO, 'configs')
+TARBALL = '/usr/src/linux-source-6.12.tar.xz'
+SOURCE_PACKAGE = 'linux-source-6.12'
+# The base this series is written against; see README.md.
+BASE_VERSION = '6.12.117'
+DEBIAN_VERSION = '6.12.117-1~deb12u1'
+
+
+class Failure(Exception):
+    """A step failed; the message says what and where the log is."""
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def fmt_secs(secs):
+    secs = int(round(secs))
+    return f'{secs // 60}m{secs % 60:02d}s' if secs >= 60 else f'{secs}s'
+
+
+class step:
+    """Context manager that announces a long step and how long it took."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __enter__(self):
+        say(f'==> {self.what}')
+        self.t0 = time.monotonic()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        dt = fmt_secs(time.monotonic() - self.t0)
+        if exc_type is None:
+            say(f'    {self.what}: done in {dt}')
+        else:
+            say(f'    {self.what}: FAILED after {dt}')
+        return False
+
+
+def clean_env(extra=None):
+    """Environment for child processes.
+
+    Our Makefile is called as 'make demo ARCH=arm64'; make passes ARCH and
+    friends to children through MAKEFLAGS, which would leak into the kernel's
+    own make.  Drop them.
+    """
+    env = dict(os.environ)
+    for k in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES', 'ARCH',
+              'CROSS_COMPILE', 'O', 'M', 'C', 'W', 'V'):
+        env.pop(k, None)
+    env.setdefault('CCACHE_DIR', os.path.join(os.path.expanduser('~'),
+                                              '.cache', 'ccache'))
+    env['LC_ALL'] = 'C'
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(cmd, log=None, cwd=None, env=None, check=True, timeout=None,
+        input=None):
+    """Run cmd.  With log, stdout+stderr go (appended) to that file."""
+    env = env or clean_env()
+    if log:
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        with open(log, 'a') as f:
+            f.write(f'$ {" ".join(cmd)}\n')
+            f.flush()
+            p = subprocess.run(cmd, cwd=cwd, env=env, stdout=f,
+                               stderr=subprocess.STDOUT, timeout=timeout,
+                               input=input, text=True)
+    else:
+        p = subprocess.run(cmd, cwd=cwd, env=env, timeout=timeout,
+                           input=input, text=True)
+    if check and p.returncode:
+        where = f' (log: {log})' if log else ''
+        raise Failure(f'command failed with {p.returncode}: '
+                      f'{" ".join(cmd)}{where}')
+    return p.returncode
+
+
+def capture(cmd, cwd=None, env=None, check=True):
+    p = subprocess.run(cmd, cwd=cwd, env=env or clean_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
+    if check and p.returncode:
+        raise Failure(f'command failed with {p.returncode}: '
+                      f'{" ".join(cmd)}\n{p.stderr.strip()}')
+    return p.stdout
+
+
+def git(tree, *args, check=True):
+    return capture(['git', '-C', tree, *args], check=check)
+
+
+def tail(path, n=20):
+    try:
+        with open(path, errors='replace') as f:
+            return ''.join(f.readlines()[-n:])
+    except OSError:
+        return ''
+
+
+def die(msg):
+    print(f'error: {msg}', file=sys.stderr, flush=True)
+    sys.exit(1)

@@ -1,0 +1,194 @@
+"""The kernel tree: Debian's base as a git work tree, plus the series.
+
+build/linux is a git work tree.  Its first commit is the untouched
+linux-source-6.12 tarball, tagged 'base'; each patch in patches/ is one
+commit on top.  'make export' writes patches/ back from those commits.
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+
+from .common import (BASE_VERSION, DEBIAN_VERSION, LOGS, PATCHES,
+                     SOURCE_PACKAGE, TARBALL, TREE, Failure, capture, git,
+                     run, say, step)
+
+IDENTITY = ('iommu-fault series', 'iommu-fault@example.invalid')
+COVER = '0000-cover-letter.patch'
+APPLIED = 'bed-applied'   # under .git: patch ids of the last 'git am'
+
+
+def series():
+    """The patch files of the series, in order, without the cover letter."""
+    return sorted(p for p in glob.glob(os.path.join(PATCHES, '[0-9]*.patch'))
+                  if os.path.basename(p) != COVER)
+
+
+def patch_ids(text):
+    if not text.strip():
+        return []
+    out = subprocess.run(['git', 'patch-id', '--stable'], input=text,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return [line.split()[0] for line in out.splitlines()]
+
+
+def series_ids():
+    text = ''
+    for p in series():
+        with open(p) as f:
+            text += f.read()
+    return patch_ids(text)
+
+
+def tree_ids(tree=TREE):
+    return patch_ids(git(tree, 'format-patch', '--stdout', 'base..HEAD'))
+
+
+def tarball_version(tree):
+    with open(os.path.join(tree, 'Makefile')) as f:
+        head = f.read(2000)
+    v = {k: re.search(rf'^{k} = (\S*)', head, re.M) for k in
+         ('VERSION', 'PATCHLEVEL', 'SUBLEVEL', 'EXTRAVERSION')}
+    ver = '.'.join(v[k].group(1) for k in ('VERSION', 'PATCHLEVEL',
+                                            'SUBLEVEL'))
+    return ver + (v['EXTRAVERSION'].group(1) if v['EXTRAVERSION'] else '')
+
+
+def debian_version():
+    return capture(['dpkg-query', '-W', '-f=${Version}', SOURCE_PACKAGE],
+                   check=False).strip()
+
+
+def _has_base(tree):
+    return (os.path.isdir(os.path.join(tree, '.git')) and
+            subprocess.run(['git', '-C', tree, 'rev-parse', '-q', '--verify',
+                            'refs/tags/base'], stdout=subprocess.DEVNULL
+                           ).returncode == 0)
+
+
+def _create_base(tree):
+    log = os.path.join(LOGS, 'tree.log')
+    if not os.path.exists(TARBALL):
+        raise Failure(f'{TARBALL} missing: apt-get install {SOURCE_PACKAGE}')
+    with step(f'unpacking {TARBALL} into {tree} (log: {log})'):
+        if os.path.exists(tree):
+            shutil.rmtree(tree)
+        os.makedirs(tree)
+        run(['tar', '-xJf', TARBALL, '-C', tree, '--strip-components=1'],
+            log=log)
+    ver, deb = tarball_version(tree), debian_version()
+    if ver != BASE_VERSION:
+        say(f'warning: the series is written against {BASE_VERSION} '
+            f'({DEBIAN_VERSION}); this tarball is {ver} ({deb})')
+    with step(f'committing Linux {ver} as tag "base"'):
+        g = ['git', '-C', tree]
+        run([*g, 'init', '-q', '-b', 'series'], log=log)
+        for k, v in (('user.name', IDENTITY[0]), ('user.email', IDENTITY[1]),
+                     ('gc.auto', '0'), ('core.preloadIndex', 'true'),
+                     ('rerere.enabled', 'false')):
+            run([*g, 'config', k, v], log=log)
+        run([*g, 'add', '-A', '-f', '.'], log=log)
+        run([*g, 'commit', '-q', '-m',
+             f'Linux {ver} (Debian {SOURCE_PACKAGE} {deb})'], log=log)
+        run([*g, 'tag', 'base'], log=log)
+
+
+def apply_series(tree, patches=None):
+    """git am every patch; a patch that does not apply fails by name."""
+    patches = series() if patches is None else patches
+    for p in patches:
+        r = subprocess.run(['git', '-C', tree, 'am', '-q', '--keep-cr', p],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+        if r.returncode:
+            subprocess.run(['git', '-C', tree, 'am', '--abort'],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            raise Failure(f'patch does not apply: {os.path.basename(p)}\n'
+                          + r.stdout.strip())
+
+
+def prepare(force=False):
+    """Make build/linux = base + patches/, without losing unexported work."""
+    if not _has_base(TREE):
+        _create_base(TREE)
+    want = series_ids()
+    have = tree_ids()
+    dirty = git(TREE, 'status', '--porcelain', '--untracked-files=no').strip()
+    if have == want and not dirty:
+        say(f'tree {TREE}: base + {len(want)} patches, up to date')
+        return
+    marker = os.path.join(TREE, '.git', APPLIED)
+    last = open(marker).read().split() if os.path.exists(marker) else []
+    if not force and (dirty or have != last):
+        raise Failure(
+            f'{TREE} has work that is not in patches/ '
+            f'({"uncommitted edits" if dirty else "commits differ"}).\n'
+            'Run "make export" to keep it, or "make tree FORCE=1" to '
+            'throw it away and re-apply patches/.')
+    with step(f'applying {len(want)} patches from patches/'):
+        git(TREE, 'am', '--abort', check=False)
+        git(TREE, 'reset', '-q', '--hard', 'base')
+        apply_series(TREE)
+    with open(marker, 'w') as f:
+        f.write('\n'.join(tree_ids()))
+
+
+def _cover_blurb():
+    """Subject and body of the current cover letter, kept across exports."""
+    path = os.path.join(PATCHES, COVER)
+    if not os.path.exists(path):
+        return ('IOMMU device fault reporting', '(describe the series)\n')
+    lines = open(path).read().split('\n')
+    subject = None
+    for i, line in enumerate(lines):
+        if line.startswith('Subject: '):
+            subject = re.sub(r'^Subject: \[PATCH[^\]]*\] ', '', line)
+            body = lines[i + 2:]
+            break
+    if subject is None:
+        raise Failure(f'no Subject: in {path}')
+    blurb = []
+    for line in body:
+        if (re.match(r'^\S[^(]* \(\d+\):$', line) or
+                line.startswith('base: Linux')):
+            break
+        blurb.append(line)
+    return subject, '\n'.join(blurb).rstrip() + '\n'
+
+
+def export():
+    """Write patches/ from the commits base..HEAD of build/linux."""
+    if not _has_base(TREE):
+        raise Failure(f'no tree at {TREE}: run "make tree" first')
+    if git(TREE, 'status', '--porcelain', '--untracked-files=no').strip():
+        raise Failure(f'{TREE} has uncommitted edits: commit them (or '
+                      '"git commit --fixup") first')
+    subject, blurb = _cover_blurb()
+    n = len(git(TREE, 'rev-list', 'base..HEAD').split())
+    for old in glob.glob(os.path.join(PATCHES, '*.patch')):
+        os.remove(old)
+    os.makedirs(PATCHES, exist_ok=True)
+    if n:
+        git(TREE, 'format-patch', '-q', '--zero-commit', '--no-signature',
+            '-o', PATCHES, 'base..HEAD')
+    shortlog = git(TREE, 'shortlog', 'base..HEAD') if n else ''
+    stat = git(TREE, 'diff', '--stat', '--summary', 'base..HEAD') if n else ''
+    cover = (f'From 0000000000000000000000000000000000000000 Mon Sep 17 '
+             f'00:00:00 2001\n'
+             f'From: {IDENTITY[0]} <{IDENTITY[1]}>\n'
+             f'Subject: [PATCH 0/{n}] {subject}\n\n'
+             f'{blurb}\n'
+             f'{shortlog}'
+             f'{stat}\n'
+             f'base: Linux {tarball_version(TREE)} as shipped by Debian '
+             f'{SOURCE_PACKAGE} {debian_version()}\n')
+    with open(os.path.join(PATCHES, COVER), 'w') as f:
+        f.write(cover)
+    with open(os.path.join(TREE, '.git', APPLIED), 'w') as f:
+        f.write('\n'.join(tree_ids()))
+    if series_ids() != tree_ids():
+        raise Failure('exported patches do not match the tree')
+    say(f'exported {n} patches and the cover letter to {PATCHES}')

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * edu_fault - make QEMU's "edu" PCI device issue DMA to chosen IOVAs
+ *
+ * The test bed uses this driver to provoke real IOMMU faults: the edu device
+ * copies between its 4 KiB internal buffer and a bus address, and the IOMMU
+ * in front of it (emulated VT-d or SMMUv3) faults when that address is not
+ * mapped, or is mapped without the needed permission.
+ *
+ * Per bound device, in /sys/bus/pci/devices/<bdf>/:
+ *
+ *   dma      (write) "read <iova> <len>" makes the device DMA-read <len> bytes
+ *            at <iova>; "write <iova> <len>" makes it DMA-write them.  The
+ *            write() returns once the device reports completion.  Faulting
+ *            DMA completes too: the device does not see IOMMU faults.
+ *   ro_iova  (read) the IOVA of a page this driver mapped device-read-only,
+ *            so that a DMA write to it is a permission fault.
+ *   dma_count (read) number of DMA transfers issued.
+ *
+ * The driver refuses to bind unless a translating IOMMU domain is attached:
+ * without one the bus addresses given to "dma" would be physical addresses.
+ */
+
+#include <linux/device.h>
+#include <linux/dma-mapping.h>
+#include <linux/io.h>
+#include <linux/iommu.h>
+#include <linux/iopoll.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/pci.h>
+#include <linux/slab.h>
+
+#define EDU_VENDOR_ID		0x1234
+#define EDU_DEVICE_ID		0x11e8
+
+#define EDU_REG_ID		0x00
+#define EDU_REG_DMA_SRC		0x80
+#define EDU_REG_DMA_DST		0x88
+#define EDU_REG_DMA_COUNT	0x90
+#define EDU_REG_DMA_CMD		0x98
+#define  EDU_DMA_CMD_START	BIT(0)
+#define  EDU_DMA_CMD_TO_RAM	BIT(1)	/* device buffer -> bus address */
+
+#define EDU_BUF_ADDR		0x40000	/* device-side buffer */
+#define EDU_BUF_SIZE		0x1000
+#define EDU_DMA_TIMEOUT_US	(20 * USEC_PER_SEC)
+
+struct edu_fault {
+	struct pci_dev		*pdev;
+	void __iomem		*regs;
+	/* serialises DMA transfers: the device has one DMA engine */
+	struct mutex		lock;
+	void			*ro_page;
+	dma_addr_t		ro_iova;
+	unsigned long		dma_count;
+};
+
+static int edu_fault_dma(struct edu_fault *edu, bool write, u64 iova,
+			 u32 len)
+{
+	u64 cmd = EDU_DMA_CMD_START;
+	u64 val;
+	int ret;
+
+	if (!len || len >= EDU_BUF_SIZE)
+		return -EINVAL;
+
+	mutex_lock(&edu->lock);
+	if (write) {
+		cmd |= EDU_DMA_CMD_TO_RAM;
+		writeq(EDU_BUF_ADDR, edu->regs + EDU_REG_DMA_SRC);
+		writeq(iova, edu->regs + EDU_REG_DMA_DST);
+	} else {
+		writeq(iova, edu->regs + EDU_REG_DMA_SRC);
+		writeq(EDU_BUF_ADDR, edu->regs + EDU_REG_DMA_DST);
+	}
+	writeq(len, edu->regs + EDU_REG_DMA_COUNT);
+	writeq(cmd, edu->regs + EDU_REG_DMA_CMD);
+	edu->dma_count++;
+	ret = readq_poll_timeout(edu->regs + EDU_REG_DMA_CMD, val,
+				 !(val & EDU_DMA_CMD_START), 1000,
+				 EDU_DMA_TIMEOUT_US);
+	mutex_unlock(&edu->lock);
+	if (ret)
+		pci_err(edu->pdev, "DMA to %#llx did not complete\n", iova);
+	return ret;
+}
+
+static ssize_t dma_store(struct device *dev, struct device_attribute *attr,
+			 const char *buf, size_t count)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	char op[8];
+	u64 iova;
+	u32 len;
+	int ret;
+
+	if (sscanf(buf, "%7s %llx %u", op, &iova, &len) != 3)
+		return -EINVAL;
+	if (!strcmp(op, "read"))
+		ret = edu_fault_dma(edu, false, iova, len);
+	else if (!strcmp(op, "write"))
+		ret = edu_fault_dma(edu, true, iova, len);
+	else
+		return -EINVAL;
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(dma);
+
+static ssize_t ro_iova_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%#llx\n", (u64)edu->ro_iova);
+}
+static DEVICE_ATTR_RO(ro_iova);
+
+static ssize_t dma_count_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	unsigned long n;
+
+	mutex_lock(&edu->lock);
+	n = edu->dma_count;
+	mutex_unlock(&edu->lock);
+	return sysfs_emit(buf, "%lu\n", n);
+}
+static DEVICE_ATTR_RO(dma_count);
+
+static struct attribute *edu_fault_attrs[] = {
+	&dev_attr_dma.attr,
+	&dev_attr_ro_iova.attr,
+	&dev_attr_dma_count.attr,
+	NULL
+};
+ATTRIBUTE_GROUPS(edu_fault);
+
+static void edu_fault_unmap(void *data)
+{
+	struct edu_fault *edu = data;
+
+	dma_unmap_single(&edu->pdev->dev, edu->ro_iova, PAGE_SIZE,
+			 DMA_TO_DEVICE);
+}
+
+static int edu_fault_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct iommu_domain *domain = iommu_get_domain_for_dev(&pdev->dev);
+	struct edu_fault *edu;
+	int ret;
+
+	if (!domain || !(domain->type & __IOMMU_DOMAIN_PAGING)) {
+		pci_err(pdev, "no translating IOMMU domain, refusing to bind\n");
+		return -ENODEV;
+	}
+
+	edu = devm_kzalloc(&pdev->dev, sizeof(*edu), GFP_KERNEL);
+	if (!edu)
+		return -ENOMEM;
+	edu->pdev = pdev;
+	mutex_init(&edu->lock);
+
+	ret = pcim_enable_device(pdev);
+	if (ret)
+		return ret;
+	edu->regs = pcim_iomap_region(pdev, 0, KBUILD_MODNAME);
+	if (IS_ERR(edu->regs))
+		return PTR_ERR(edu->regs);
+	ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	if (ret)
+		return ret;
+	pci_set_master(pdev);
+
+	/* A page the device may read but not write */
+	edu->ro_page = (void *)devm_get_free_pages(&pdev->dev,
+						   GFP_KERNEL | __GFP_ZERO, 0);
+	if (!edu->ro_page)
+		return -ENOMEM;
+	edu->ro_iova = dma_map_single(&pdev->dev, edu->ro_page, PAGE_SIZE,
+				      DMA_TO_DEVICE);
+	if (dma_mapping_error(&pdev->dev, edu->ro_iova))
+		return -ENOMEM;
+	ret = devm_add_action_or_reset(&pdev->dev, edu_fault_unmap, edu);
+	if (ret)
+		return ret;
+
+	pci_set_drvdata(pdev, edu);
+	pci_info(pdev, "edu id %#x, read-only page at IOVA %#llx\n",
+		 readl(edu->regs + EDU_REG_ID), (u64)edu->ro_iova);
+	return 0;
+}
+
+static const struct pci_device_id edu_fault_ids[] = {
+	{ PCI_DEVICE(EDU_VENDOR_ID, EDU_DEVICE_ID) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, edu_fault_ids);
+
+static struct pci_driver edu_fault_driver = {
+	.name		= KBUILD_MODNAME,
+	.id_table	= edu_fault_ids,
+	.probe		= edu_fault_probe,
+	.dev_groups	= edu_fault_groups,
+};
+module_pci_driver(edu_fault_driver);
+
+MODULE_DESCRIPTION("Drive QEMU's edu device to provoke IOMMU faults");
+MODULE_LICENSE("GPL");
