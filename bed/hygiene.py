@@ -135,7 +135,8 @@ def coccicheck(arch, obj, files, log):
         return []
     targets = [f[:-2] + '.o' for f in files]
     p = subprocess.run(kbuild.make_cmd(arch, STEP_TREE, obj, 'C=2',
-                                       'CHECK=scripts/coccicheck',
+                                       'CHECK=' + os.path.join(
+                                           STEP_TREE, 'scripts', 'coccicheck'),
                                        'MODE=report', *targets),
                        env=kbuild.make_env(), stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True)

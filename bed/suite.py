@@ -221,7 +221,9 @@ def kunit_group(arch_name, mode, required_suites):
         except (OSError, ValueError):
             return s.check(f'{label}: kunit.py parse', False,
                            p.stdout[-2000:])
-        cases = list(kunit_cases(data))
+        # the root node is kunit.py's 'KUnit Test Group'; suites are below
+        cases = [c for sub in data.get('sub_groups', [])
+                 for c in kunit_cases(sub)]
         suites = {name.split('.')[0] for name, _ in cases}
         for req in required_suites:
             s.check(f'{label}: suite {req} ran', req in suites,
@@ -274,14 +276,22 @@ def t_hygiene(s):
             hygiene.git(STEP_TREE, 'checkout', '-q', '--detach', 'base')
             with step(f'hygiene: base {arch.name} build of {" ".join(dirs)}'):
                 hygiene.build_step(arch, obj, dirs, log)
+        except Failure as e:
+            s.check(f'build: base for {with_label}', False, e)
+            continue
+        try:
             cfiles = [f for f in files if os.path.exists(
                 os.path.join(STEP_TREE, f))]
             comp = hygiene.compiled(obj, cfiles)
-            base_warn[arch.name] = (
-                hygiene.warnings(hygiene.sparse_w1(arch, obj, comp, log)),
-                hygiene.warnings(hygiene.coccicheck(arch, obj, comp, log)))
+            with step(f'hygiene: {arch.name} sparse, W=1 and coccicheck on '
+                      f'{len(comp)} files at base'):
+                base_warn[arch.name] = (
+                    hygiene.warnings(hygiene.sparse_w1(arch, obj, comp, log)),
+                    hygiene.warnings(hygiene.coccicheck(arch, obj, comp,
+                                                        log)))
         except Failure as e:
-            s.check(f'build: base for {with_label}', False, e)
+            s.check(f'sparse, W=1, coccicheck baseline on {with_label}',
+                    False, e)
             continue
         broken = False
         for c, name in zip(commits, names):
@@ -301,9 +311,12 @@ def t_hygiene(s):
             continue
         comp = hygiene.compiled(obj, files)
         try:
-            head_warn[arch.name] = (
-                hygiene.warnings(hygiene.sparse_w1(arch, obj, comp, log)),
-                hygiene.warnings(hygiene.coccicheck(arch, obj, comp, log)))
+            with step(f'hygiene: {arch.name} sparse, W=1 and coccicheck on '
+                      f'{len(comp)} files with the series'):
+                head_warn[arch.name] = (
+                    hygiene.warnings(hygiene.sparse_w1(arch, obj, comp, log)),
+                    hygiene.warnings(hygiene.coccicheck(arch, obj, comp,
+                                                        log)))
         except Failure as e:
             s.check(f'sparse, W=1, coccicheck on {arch.name}', False, e)
             continue
