@@ -48,6 +48,16 @@ def cmd_demo(a):
         say(f'  [{f.source}] {f.describe()}')
         for line in f.raw:
             say(f'      | {line.strip()}')
+    say('')
+    handler = (r.result('handler') or [['?']])[0][0]
+    if handler == 'unsupported':
+        say('This kernel has no device fault handler API.')
+    else:
+        n = (r.result('handler_faults') or [['0']])[0][0]
+        say(f'What the edu driver\'s fault handler received '
+            f'(registered: {handler}): {n} faults')
+        for v in r.result('handler_fault'):
+            say('  ' + ' '.join(v))
     qemu = len(r.trace_lines(arch.fault_trace))
     say('')
     say(f'QEMU recorded {qemu} faults (trace:{arch.fault_trace}); the kernel '

@@ -11,6 +11,7 @@ PACKAGES = [
     'libelf-dev', 'libssl-dev', 'cpio', 'kmod', 'gcc-aarch64-linux-gnu',
     'qemu-system-x86', 'qemu-system-arm', 'busybox-static', 'sparse',
     'coccinelle', 'ccache', 'python3', 'git', 'xz-utils',
+    'libc6-dev-arm64-cross', 'python3-ply', 'python3-git',
 ]
 
 _updated = False

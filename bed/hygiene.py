@@ -12,7 +12,8 @@ import re
 import subprocess
 
 from . import kbuild, tree
-from .common import LOGS, STEP_TREE, TREE, Failure, capture, git, run, step
+from .common import (LOGS, STEP_TREE, TREE, Failure, capture, clean_env,
+                     git, run, step)
 
 TEXT_EXT = ('.c', '.h')
 WARN_RE = re.compile(r'^(?:\.\./)*(?:linux-step/)?(\S+?):(\d+):(?:(\d+)[:-]'
@@ -43,12 +44,21 @@ def step_tree():
     return git(STEP_TREE, 'rev-list', '--reverse', 'base..HEAD').split()
 
 
+def debian_python_env():
+    """checkpatch's spdxcheck.py needs Debian's python3-ply and python3-git,
+    which another python3 first on PATH (pyenv, a venv) does not see."""
+    env = clean_env()
+    env['PATH'] = '/usr/bin:' + env.get('PATH', '')
+    return env
+
+
 def checkpatch(patch):
     """checkpatch --strict on one patch file; returns its complaints."""
     p = subprocess.run([os.path.join(STEP_TREE, 'scripts', 'checkpatch.pl'),
                         '--strict', '--terse', '--showfile',
                         '--ignore', 'FILE_PATH_CHANGES', patch],
-                       cwd=STEP_TREE, stdout=subprocess.PIPE,
+                       cwd=STEP_TREE, env=debian_python_env(),
+                       stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True)
     bad = [line for line in p.stdout.splitlines()
            if re.search(r'\b(ERROR|WARNING|CHECK):', line)]

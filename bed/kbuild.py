@@ -4,11 +4,14 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
 
 from .common import (BUILD, CONFIGS, LOGS, REPO, Failure, clean_env, run,
                      step)
 
 FRAGMENTS = ['base.config', 'debug.config']
+# symbols introduced by the series: enforced only where the tree has them
+SERIES_FRAGMENT = 'series.config'
 
 
 def objdir(arch, flavour=''):
@@ -30,21 +33,31 @@ def make_env():
 
 
 def fragments(arch):
-    return [os.path.join(CONFIGS, f) for f in FRAGMENTS + [arch.config]]
+    return [os.path.join(CONFIGS, f)
+            for f in FRAGMENTS + [arch.config, SERIES_FRAGMENT]]
 
 
-def wanted_symbols(arch):
+def tree_defines(tree, sym):
+    name = sym[len('CONFIG_'):]
+    return subprocess.run(['git', '-C', tree, 'grep', '-q', '-e',
+                           f'^\\(menu\\)\\?config {name}$', '--',
+                           '*Kconfig*'], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+def wanted_symbols(arch, tree):
     """CONFIG_X -> value requested by the fragments (last one wins)."""
     want = {}
     for frag in fragments(arch):
+        optional = os.path.basename(frag) == SERIES_FRAGMENT
         for line in open(frag):
             line = line.strip()
-            m = re.match(r'^(CONFIG_\w+)=(.*)$', line)
-            if m:
-                want[m.group(1)] = m.group(2)
-            m = re.match(r'^# (CONFIG_\w+) is not set$', line)
-            if m:
-                want[m.group(1)] = 'n'
+            m = (re.match(r'^(CONFIG_\w+)=(.*)$', line) or
+                 re.match(r'^# (CONFIG_\w+)( is not set)$', line))
+            if not m or (optional and not tree_defines(tree, m.group(1))):
+                continue
+            want[m.group(1)] = 'n' if m.group(2) == ' is not set' else \
+                m.group(2)
     return want
 
 
@@ -54,6 +67,9 @@ def configure(arch, tree, obj, log):
     for frag in fragments(arch):
         h.update(open(frag, 'rb').read())
     h.update(tree.encode())
+    # Kconfig changes with the series: configure again when HEAD moves
+    h.update(subprocess.run(['git', '-C', tree, 'rev-parse', 'HEAD'],
+                            stdout=subprocess.PIPE).stdout)
     stamp = os.path.join(obj, '.bed-config')
     if (os.path.exists(stamp) and open(stamp).read() == h.hexdigest() and
             os.path.exists(os.path.join(obj, '.config'))):
@@ -72,7 +88,7 @@ def configure(arch, tree, obj, log):
         if m:
             have[m.group(1)] = m.group(2)
     bad = [f'{k}={v} (got {have.get(k, "n")})'
-           for k, v in wanted_symbols(arch).items() if have.get(k, 'n') != v]
+           for k, v in wanted_symbols(arch, tree).items() if have.get(k, 'n') != v]
     if bad:
         raise Failure(f'{arch.name} config: requested symbols did not stick '
                       f'(missing dependencies?): {", ".join(bad)}')

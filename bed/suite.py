@@ -124,6 +124,9 @@ def vm_ok(s, label, r):
 
 def expect_faults(s, label, r, got, expected, trace_event):
     """Each expected fault reported exactly once; counts match QEMU's."""
+    handler = (r.result('handler') or [['?']])[0][0]
+    s.check(f'{label}: edu driver registered a device fault handler',
+            handler == '1', f'fault_handler reads {handler!r}\n{r.where()}')
     for desc, want in expected:
         match = [f for f in got if all(getattr(f, k) == v
                                        for k, v in want.items())]
@@ -236,9 +239,9 @@ def kunit_group(arch_name, mode, required_suites):
     return t
 
 
-group('kunit-x86_64')(kunit_group('x86_64', 'legacy', ['example']))
+group('kunit-x86_64')(kunit_group('x86_64', 'legacy', ['iommu-fault']))
 group('kunit-arm64')(kunit_group('arm64', 'smmuv3',
-                                 ['arm-smmu-v3-kunit-test']))
+                                 ['iommu-fault', 'arm-smmu-v3-kunit-test']))
 
 
 # --- series hygiene ------------------------------------------------------------

@@ -116,7 +116,8 @@ def prepare(force=False):
         _create_base(TREE)
     want = series_ids()
     have = tree_ids()
-    dirty = git(TREE, 'status', '--porcelain', '--untracked-files=no').strip()
+    dirty = (git(TREE, 'status', '--porcelain', '--untracked-files=no').strip()
+             or untracked())
     if have == want and not dirty:
         say(f'tree {TREE}: base + {len(want)} patches, up to date')
         return
@@ -159,6 +160,17 @@ def _cover_blurb():
     return subject, '\n'.join(blurb).rstrip() + '\n'
 
 
+def untracked(tree=TREE):
+    """Files in the tree that git does not track.
+
+    Debian's top-level .gitignore ignores everything ('/*'), so a new file is
+    invisible to 'git status' and 'git add -A'.  O= builds leave the source
+    tree clean, so anything listed here was made by hand.
+    """
+    return git(tree, 'ls-files', '--others', '--ignored',
+               '--exclude-standard').split()
+
+
 def export():
     """Write patches/ from the commits base..HEAD of build/linux."""
     if not _has_base(TREE):
@@ -166,6 +178,12 @@ def export():
     if git(TREE, 'status', '--porcelain', '--untracked-files=no').strip():
         raise Failure(f'{TREE} has uncommitted edits: commit them (or '
                       '"git commit --fixup") first')
+    new = untracked()
+    if new:
+        raise Failure(f'{TREE} has files git does not track (Debian\'s '
+                      '.gitignore hides new files): ' + ' '.join(new[:10]) +
+                      '\nAdd them to the right commit with "git add -f", or '
+                      'delete them.')
     subject, blurb = _cover_blurb()
     n = len(git(TREE, 'rev-list', 'base..HEAD').split())
     for old in glob.glob(os.path.join(PATCHES, '*.patch')):

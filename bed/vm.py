@@ -110,7 +110,7 @@ def run_vm(arch, mode, scenario, kernel, initrd, timeout=600, cmdline='',
         if os.path.exists(p):
             os.remove(p)
     props, extra = arch.modes[mode]
-    append = (f'console={arch.console} panic=-1 iommu.strict=1 '
+    append = (f'console={arch.console} panic=-1 oops=panic iommu.strict=1 '
               f'log_buf_len=8M bed.scenario={scenario} {cmdline}').strip()
     cmd = [arch.qemu, '-M', arch.machine + props, *arch.qemu_args,
            '-smp', '2', '-m', '1G', '-no-reboot', '-display', 'none',

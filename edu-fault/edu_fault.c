@@ -17,6 +17,18 @@
  *            so that a DMA write to it is a permission fault.
  *   dma_count (read) number of DMA transfers issued.
  *
+ * With the IOMMU device fault API (include/uapi/linux/iommu.h), the driver
+ * also registers a fault handler for each device it binds:
+ *
+ *   fault_handler (read/write) 1 while the handler is registered; write 0
+ *            to unregister it and 1 to register it again.
+ *   faults   (read) the number of faults the handler received, then one
+ *            line per fault, oldest first, for the last EDU_FAULT_LOG.
+ *            Writing anything clears it.
+ *
+ * The handler takes unrecoverable faults and leaves page requests to the
+ * domain the device is attached to.
+ *
  * The driver refuses to bind unless a translating IOMMU domain is attached:
  * without one the bus addresses given to "dma" would be physical addresses.
  */
@@ -46,6 +58,12 @@
 #define EDU_BUF_SIZE		0x1000
 #define EDU_DMA_TIMEOUT_US	(20 * USEC_PER_SEC)
 
+/* The fault API's uapi header defines the versioned page response */
+#ifdef IOMMU_PAGE_RESP_VERSION_1
+#define EDU_HAVE_FAULT_API	1
+#define EDU_FAULT_LOG		32
+#endif
+
 struct edu_fault {
 	struct pci_dev		*pdev;
 	void __iomem		*regs;
@@ -54,7 +72,126 @@ struct edu_fault {
 	void			*ro_page;
 	dma_addr_t		ro_iova;
 	unsigned long		dma_count;
+#ifdef EDU_HAVE_FAULT_API
+	/* protects the fault log and handler state below */
+	spinlock_t		fault_lock;
+	bool			handler_registered;
+	unsigned long		nfaults;
+	struct iommu_fault	fault_log[EDU_FAULT_LOG];
+#endif
 };
+
+#ifdef EDU_HAVE_FAULT_API
+static int edu_fault_handler(struct device *dev,
+			     const struct iommu_fault *fault, void *data)
+{
+	struct edu_fault *edu = data;
+
+	/* Page requests belong to the domain (SVA, iommufd) */
+	if (fault->type != IOMMU_FAULT_DMA_UNRECOV)
+		return -EOPNOTSUPP;
+
+	spin_lock(&edu->fault_lock);
+	edu->fault_log[edu->nfaults % EDU_FAULT_LOG] = *fault;
+	edu->nfaults++;
+	spin_unlock(&edu->fault_lock);
+	return 0;
+}
+
+static ssize_t faults_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	unsigned long i, first;
+	int len;
+
+	spin_lock(&edu->fault_lock);
+	len = sysfs_emit(buf, "%lu\n", edu->nfaults);
+	first = edu->nfaults > EDU_FAULT_LOG ? edu->nfaults - EDU_FAULT_LOG : 0;
+	for (i = first; i < edu->nfaults && len < PAGE_SIZE - 128; i++) {
+		const struct iommu_fault *f = &edu->fault_log[i % EDU_FAULT_LOG];
+
+		len += sysfs_emit_at(buf, len,
+				     "type %u reason %u flags %#x pasid %#x perm %#x addr %#llx fetch %#llx\n",
+				     f->type, f->event.reason, f->event.flags,
+				     f->event.pasid, f->event.perm,
+				     f->event.addr, f->event.fetch_addr);
+	}
+	spin_unlock(&edu->fault_lock);
+	return len;
+}
+
+static ssize_t faults_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+
+	spin_lock(&edu->fault_lock);
+	edu->nfaults = 0;
+	spin_unlock(&edu->fault_lock);
+	return count;
+}
+static DEVICE_ATTR_RW(faults);
+
+static int edu_fault_register(struct edu_fault *edu)
+{
+	int ret;
+
+	ret = iommu_register_device_fault_handler(&edu->pdev->dev,
+						  edu_fault_handler, edu);
+	if (!ret)
+		edu->handler_registered = true;
+	return ret;
+}
+
+static void edu_fault_unregister(struct edu_fault *edu)
+{
+	if (edu->handler_registered)
+		iommu_unregister_device_fault_handler(&edu->pdev->dev);
+	edu->handler_registered = false;
+}
+
+static ssize_t fault_handler_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	bool on;
+
+	mutex_lock(&edu->lock);
+	on = edu->handler_registered;
+	mutex_unlock(&edu->lock);
+	return sysfs_emit(buf, "%d\n", on);
+}
+
+static ssize_t fault_handler_store(struct device *dev,
+				   struct device_attribute *attr,
+				   const char *buf, size_t count)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	bool on;
+	int ret = 0;
+
+	if (kstrtobool(buf, &on))
+		return -EINVAL;
+	mutex_lock(&edu->lock);
+	if (on && !edu->handler_registered)
+		ret = edu_fault_register(edu);
+	else if (!on)
+		edu_fault_unregister(edu);
+	mutex_unlock(&edu->lock);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_RW(fault_handler);
+
+static void edu_fault_release_handler(void *data)
+{
+	struct edu_fault *edu = data;
+
+	mutex_lock(&edu->lock);
+	edu_fault_unregister(edu);
+	mutex_unlock(&edu->lock);
+}
+#endif /* EDU_HAVE_FAULT_API */
 
 static int edu_fault_dma(struct edu_fault *edu, bool write, u64 iova,
 			 u32 len)
@@ -134,6 +271,10 @@ static struct attribute *edu_fault_attrs[] = {
 	&dev_attr_dma.attr,
 	&dev_attr_ro_iova.attr,
 	&dev_attr_dma_count.attr,
+#ifdef EDU_HAVE_FAULT_API
+	&dev_attr_faults.attr,
+	&dev_attr_fault_handler.attr,
+#endif
 	NULL
 };
 ATTRIBUTE_GROUPS(edu_fault);
@@ -188,6 +329,16 @@ static int edu_fault_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return ret;
 
 	pci_set_drvdata(pdev, edu);
+#ifdef EDU_HAVE_FAULT_API
+	spin_lock_init(&edu->fault_lock);
+	ret = edu_fault_register(edu);
+	if (ret)
+		return ret;
+	ret = devm_add_action_or_reset(&pdev->dev, edu_fault_release_handler,
+				       edu);
+	if (ret)
+		return ret;
+#endif
 	pci_info(pdev, "edu id %#x, read-only page at IOVA %#llx\n",
 		 readl(edu->regs + EDU_REG_ID), (u64)edu->ro_iova);
 	return 0;

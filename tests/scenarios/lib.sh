@@ -11,3 +11,15 @@ edu_dma() {
 	echo "$1 $2 $3" > "$EDU/dma" || return 1
 	result dma "$1" "$2" "$3"
 }
+
+# What the edu driver's fault handler received: a count, then one line each
+report_handler_faults() {
+	[ -r "$EDU/faults" ] || return 0
+	{
+		read -r n
+		result handler_faults "$n"
+		while read -r line; do
+			result handler_fault $line
+		done
+	} < "$EDU/faults"
+}
