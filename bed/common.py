@@ -8,8 +8,10 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(REPO, 'build')
 TREE = os.path.join(BUILD, 'linux')          # base + series, git work tree
-BASE_TREE = os.path.join(BUILD, 'linux-base')  # worktree at tag 'base'
-STEP_TREE = os.path.join(BUILD, 'linux-step')  # worktree for per-patch checks
+# Worktrees of build/linux live one level down, so that build/linux is the
+# first tree found by tools that look at build/*/.git.
+BASE_TREE = os.path.join(BUILD, 'wt', 'base')  # worktree at tag 'base'
+STEP_TREE = os.path.join(BUILD, 'wt', 'step')  # worktree for per-patch checks
 LOGS = os.path.join(BUILD, 'logs')
 PATCHES = os.path.join(REPO, 'patches')
 CONFIGS = os.path.join(REPO, 'configs')

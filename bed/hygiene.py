@@ -1,7 +1,7 @@
 """Series hygiene: applies, checkpatch, per-patch builds, sparse/W=1,
 kernel-doc and coccicheck on the files the series touches.
 
-Everything here runs in a separate worktree (build/linux-step) so that the
+Everything here runs in a separate worktree (build/wt/step) so that the
 developer's tree is never moved.  Warnings are compared against the same
 files at 'base', so only warnings the series adds fail a check.
 """
@@ -16,7 +16,7 @@ from .common import (LOGS, STEP_TREE, TREE, Failure, capture, clean_env,
                      git, run, step)
 
 TEXT_EXT = ('.c', '.h')
-WARN_RE = re.compile(r'^(?:\.\./)*(?:linux-step/)?(\S+?):(\d+):(?:(\d+)[:-]'
+WARN_RE = re.compile(r'^(?:\.\./)*(?:wt/step/)?(\S+?):(\d+):(?:(\d+)[:-]'
                      r'(?:\d+:)? ?)?\s*(warning|error|WARNING|ERROR|'
                      r'CHECK|INFO)\b:?\s*(.*)$')
 
@@ -33,7 +33,7 @@ def touched_files(patches):
 
 
 def step_tree():
-    """(Re)create build/linux-step at 'base' with patches/ applied."""
+    """(Re)create build/wt/step at 'base' with patches/ applied."""
     if not os.path.isdir(os.path.join(STEP_TREE)):
         git(TREE, 'worktree', 'prune')
         git(TREE, 'worktree', 'add', '-q', '--detach', STEP_TREE, 'base')
@@ -124,6 +124,14 @@ def sparse_w1(arch, obj, files, log):
     if p.returncode:
         raise Failure(f'sparse/W=1 build failed (log: {log})')
     return p.stdout.splitlines()
+
+
+def static_checks(arch, obj, files, log, when):
+    """(sparse + W=1 warnings, coccicheck reports) for the given files."""
+    with step(f'hygiene: {arch.name} sparse, W=1 and coccicheck on '
+              f'{len(files)} files {when}'):
+        return (warnings(sparse_w1(arch, obj, files, log)),
+                warnings(coccicheck(arch, obj, files, log)))
 
 
 def kernel_doc(files):

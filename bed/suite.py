@@ -286,12 +286,8 @@ def t_hygiene(s):
             cfiles = [f for f in files if os.path.exists(
                 os.path.join(STEP_TREE, f))]
             comp = hygiene.compiled(obj, cfiles)
-            with step(f'hygiene: {arch.name} sparse, W=1 and coccicheck on '
-                      f'{len(comp)} files at base'):
-                base_warn[arch.name] = (
-                    hygiene.warnings(hygiene.sparse_w1(arch, obj, comp, log)),
-                    hygiene.warnings(hygiene.coccicheck(arch, obj, comp,
-                                                        log)))
+            base_warn[arch.name] = hygiene.static_checks(arch, obj, comp, log,
+                                                         'at base')
         except Failure as e:
             s.check(f'sparse, W=1, coccicheck baseline on {with_label}',
                     False, e)
@@ -314,12 +310,8 @@ def t_hygiene(s):
             continue
         comp = hygiene.compiled(obj, files)
         try:
-            with step(f'hygiene: {arch.name} sparse, W=1 and coccicheck on '
-                      f'{len(comp)} files with the series'):
-                head_warn[arch.name] = (
-                    hygiene.warnings(hygiene.sparse_w1(arch, obj, comp, log)),
-                    hygiene.warnings(hygiene.coccicheck(arch, obj, comp,
-                                                        log)))
+            head_warn[arch.name] = hygiene.static_checks(
+                arch, obj, comp, log, 'with the series')
         except Failure as e:
             s.check(f'sparse, W=1, coccicheck on {arch.name}', False, e)
             continue
@@ -330,11 +322,11 @@ def t_hygiene(s):
                     f'{len(comp)} touched files', not new,
                     '\n'.join(f'{f}: {k}: {m}' for f, k, m in new) +
                     f'\n(log: {log})')
+    hygiene.git(STEP_TREE, 'checkout', '-q', '--detach', 'base')
+    base_doc = hygiene.warnings(hygiene.kernel_doc(files))
     hygiene.git(STEP_TREE, 'checkout', '-q', '--detach', commits[-1]
                 if commits else 'base')
     head_doc = hygiene.warnings(hygiene.kernel_doc(files))
-    hygiene.git(STEP_TREE, 'checkout', '-q', '--detach', 'base')
-    base_doc = hygiene.warnings(hygiene.kernel_doc(files))
     new = hygiene.new_warnings(base_doc, head_doc)
     s.check(f'kernel-doc -Wall: no new warnings in {len(files)} touched '
             'files', not new, '\n'.join(f'{f}: {m}' for f, _, m in new))
