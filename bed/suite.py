@@ -236,6 +236,10 @@ def kunit_group(arch_name, mode, required_suites):
                     f'status {status}; see {r.logdir}/kunit-parse.log')
         s.check(f'{label}: kunit.py parse reports success',
                 p.returncode == 0, p.stdout[-2000:])
+        # benchmarks print, they never pass or fail
+        for line in r.dmesg:
+            if '# bench: ' in line or ' bench: ' in line:
+                say(f'       {label} {line.split("bench:", 1)[1].strip()}')
     return t
 
 
