@@ -68,23 +68,27 @@ def checkpatch(patch):
 
 
 def build_dirs(files):
-    """Kbuild directories to build for the touched files."""
+    """Kbuild directories to build for the touched files.
+
+    A directory already covered by a parent in the list is left out: make
+    descends into it anyway, and naming both races on modules.order.
+    """
     dirs = ['drivers/iommu/']
     for f in files:
-        d = os.path.dirname(f)
+        d = os.path.dirname(f) + '/'
         if (f.endswith('.c') and not f.startswith(('tools/', 'Documentation/'))
-                and os.path.exists(os.path.join(STEP_TREE, d, 'Makefile'))):
-            d += '/'
-            if d not in dirs:
-                dirs.append(d)
+                and os.path.exists(os.path.join(STEP_TREE, d, 'Makefile'))
+                and not any(d.startswith(p) for p in dirs)):
+            dirs.append(d)
     return dirs
 
 
 def build_step(arch, obj, dirs, log):
     kbuild.configure(arch, STEP_TREE, obj, log)
     try:
-        run(kbuild.make_cmd(arch, STEP_TREE, obj, *dirs), log=log,
-            env=kbuild.make_env())
+        for d in dirs:
+            run(kbuild.make_cmd(arch, STEP_TREE, obj, d), log=log,
+                env=kbuild.make_env())
     except Failure as e:
         from .common import tail
         raise Failure(f'{e}\n{tail(log, 20)}')
