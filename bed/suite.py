@@ -239,7 +239,7 @@ def kunit_group(arch_name, mode, required_suites):
         # benchmarks print, they never pass or fail
         for line in r.dmesg:
             if '# bench: ' in line or ' bench: ' in line:
-                say(f'       {label} {line.split("bench:", 1)[1].strip()}')
+                say(f'bench {label}: {line.split("bench:", 1)[1].strip()}')
     return t
 
 
