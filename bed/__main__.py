@@ -58,6 +58,9 @@ def cmd_demo(a):
             f'(registered: {handler}): {n} faults')
         for v in r.result('handler_fault'):
             say('  ' + ' '.join(v))
+        if n == '0':
+            say('  (none: this kernel\'s IOMMU driver printed the faults above '
+                'itself instead of reporting them to the handler)')
     qemu = len(r.trace_lines(arch.fault_trace))
     say('')
     say(f'QEMU recorded {qemu} faults (trace:{arch.fault_trace}); the kernel '
