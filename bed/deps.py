@@ -4,7 +4,7 @@ import glob
 import os
 import subprocess
 
-from .common import BUILD, Failure, capture, run, say, step, LOGS
+from .common import BUILD, Failure, capture, run, step, LOGS
 
 PACKAGES = [
     'linux-source-6.12', 'build-essential', 'bc', 'flex', 'bison',

@@ -12,7 +12,7 @@ import re
 import subprocess
 
 from . import kbuild, tree
-from .common import (LOGS, STEP_TREE, TREE, Failure, capture, clean_env,
+from .common import (STEP_TREE, TREE, Failure, clean_env,
                      git, run, step)
 
 TEXT_EXT = ('.c', '.h')
