@@ -12,6 +12,7 @@ from .common import (BUILD, CONFIGS, LOGS, REPO, Failure, clean_env, run,
 FRAGMENTS = ['base.config', 'debug.config']
 # symbols introduced by the series: enforced only where the tree has them
 SERIES_FRAGMENT = 'series.config'
+KBUILD_LOCK = os.path.join(BUILD, '.kbuild.lock')
 
 
 def objdir(arch, flavour=''):
@@ -21,7 +22,8 @@ def objdir(arch, flavour=''):
 
 def make_cmd(arch, tree, obj, *args):
     cross = arch.cross_compile
-    return ['make', '-C', tree, f'O={obj}', f'ARCH={arch.name}',
+    # one kernel build at a time on this machine, whoever starts it
+    return ['flock', KBUILD_LOCK, 'make', '-C', tree, f'O={obj}', f'ARCH={arch.name}',
             f'CROSS_COMPILE={cross}', f'CC=ccache {cross}gcc',
             'HOSTCC=ccache gcc', f'-j{os.cpu_count() or 2}', *args]
 

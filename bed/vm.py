@@ -92,7 +92,8 @@ class Run:
         """Splats in the kernel log: warnings, lockdep, KASAN, lockups."""
         pat = re.compile(r'WARNING:|BUG:|Oops|KASAN|possible circular|'
                          r'inconsistent lock|soft lockup|rcu_sched self-|'
-                         r'rcu: INFO|Kernel panic|Call Trace:|UBSAN')
+                         r'rcu: INFO|Kernel panic|Call Trace:|UBSAN|'
+                         r'blocked for more than')
         src = self.dmesg or self.text.split('\n')
         return [line for line in src if pat.search(line)]
 
@@ -117,6 +118,7 @@ def run_vm(arch, mode, scenario, kernel, initrd, timeout=600, cmdline='',
            '-kernel', kernel, '-initrd', initrd, '-append', append,
            *extra, '-device', f'edu,dma_mask=0xffffffffffffffff,'
            f'{arch.edu_slot}',
+           *arch.scenario_args.get(scenario, []),
            '-d', f'trace:{arch.fault_trace}', '-D', r.trace]
     if interactive:
         cmd += ['-serial', 'mon:stdio']

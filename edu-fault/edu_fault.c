@@ -12,7 +12,9 @@
  *   dma      (write) "read <iova> <len>" makes the device DMA-read <len> bytes
  *            at <iova>; "write <iova> <len>" makes it DMA-write them.  The
  *            write() returns once the device reports completion.  Faulting
- *            DMA completes too: the device does not see IOMMU faults.
+ *            DMA completes too: the device does not see IOMMU faults.  An
+ *            optional fourth number repeats the transfer that many times,
+ *            one after the other (a fault storm).
  *   ro_iova  (read) the IOVA of a page this driver mapped device-read-only,
  *            so that a DMA write to it is a permission fault.
  *   dma_count (read) number of DMA transfers issued.
@@ -23,7 +25,8 @@
  *   fault_handler (read/write) 1 while the handler is registered; write 0
  *            to unregister it and 1 to register it again.
  *   faults   (read) the number of faults the handler received, then one
- *            line per fault, oldest first, for the last EDU_FAULT_LOG.
+ *            line per fault, oldest first, for the last EDU_FAULT_LOG: the
+ *            device the handler was called for, and the record.
  *            Writing anything clears it.
  *
  * The handler takes unrecoverable faults and leaves page requests to the
@@ -78,6 +81,8 @@ struct edu_fault {
 	bool			handler_registered;
 	unsigned long		nfaults;
 	struct iommu_fault	fault_log[EDU_FAULT_LOG];
+	/* the device each logged fault was reported for */
+	struct device		*fault_dev[EDU_FAULT_LOG];
 #endif
 };
 
@@ -93,6 +98,7 @@ static int edu_fault_handler(struct device *dev,
 
 	spin_lock(&edu->fault_lock);
 	edu->fault_log[edu->nfaults % EDU_FAULT_LOG] = *fault;
+	edu->fault_dev[edu->nfaults % EDU_FAULT_LOG] = dev;
 	edu->nfaults++;
 	spin_unlock(&edu->fault_lock);
 	return 0;
@@ -112,7 +118,8 @@ static ssize_t faults_show(struct device *dev, struct device_attribute *attr,
 		const struct iommu_fault *f = &edu->fault_log[i % EDU_FAULT_LOG];
 
 		len += sysfs_emit_at(buf, len,
-				     "type %u reason %u flags %#x pasid %#x perm %#x addr %#llx fetch %#llx\n",
+				     "dev %s type %u reason %u flags %#x pasid %#x perm %#x addr %#llx fetch %#llx\n",
+				     dev_name(edu->fault_dev[i % EDU_FAULT_LOG]),
 				     f->type, f->event.reason, f->event.flags,
 				     f->event.pasid, f->event.perm,
 				     f->event.addr, f->event.fetch_addr);
@@ -228,19 +235,25 @@ static ssize_t dma_store(struct device *dev, struct device_attribute *attr,
 			 const char *buf, size_t count)
 {
 	struct edu_fault *edu = dev_get_drvdata(dev);
+	u32 len, i, repeat = 1;
+	bool write;
 	char op[8];
 	u64 iova;
-	u32 len;
-	int ret;
+	int ret = 0;
 
-	if (sscanf(buf, "%7s %llx %u", op, &iova, &len) != 3)
+	if (sscanf(buf, "%7s %llx %u %u", op, &iova, &len, &repeat) < 3 ||
+	    !repeat)
 		return -EINVAL;
 	if (!strcmp(op, "read"))
-		ret = edu_fault_dma(edu, false, iova, len);
+		write = false;
 	else if (!strcmp(op, "write"))
-		ret = edu_fault_dma(edu, true, iova, len);
+		write = true;
 	else
 		return -EINVAL;
+	for (i = 0; i < repeat && !ret; i++) {
+		ret = edu_fault_dma(edu, write, iova, len);
+		cond_resched();
+	}
 	return ret ? ret : count;
 }
 static DEVICE_ATTR_WO(dma);

@@ -23,3 +23,11 @@ report_handler_faults() {
 		done
 	} < "$EDU/faults"
 }
+
+# The IOMMU drivers' fault counters in sysfs, if they have any
+report_iommu_counters() {
+	for f in /sys/class/iommu/*/*/fault_records*; do
+		[ -r "$f" ] || continue
+		result iommu_counter "$(basename "$f")" "$(cat "$f")"
+	done
+}
