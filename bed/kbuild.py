@@ -35,8 +35,11 @@ def make_env():
 
 
 def fragments(arch):
+    series = [SERIES_FRAGMENT]
+    if os.path.exists(os.path.join(CONFIGS, f'series-{arch.name}.config')):
+        series.append(f'series-{arch.name}.config')
     return [os.path.join(CONFIGS, f)
-            for f in FRAGMENTS + [arch.config, SERIES_FRAGMENT]]
+            for f in FRAGMENTS + [arch.config] + series]
 
 
 def tree_defines(tree, sym):
@@ -51,7 +54,7 @@ def wanted_symbols(arch, tree):
     """CONFIG_X -> value requested by the fragments (last one wins)."""
     want = {}
     for frag in fragments(arch):
-        optional = os.path.basename(frag) == SERIES_FRAGMENT
+        optional = os.path.basename(frag).startswith('series')
         for line in open(frag):
             line = line.strip()
             m = (re.match(r'^(CONFIG_\w+)=(.*)$', line) or
