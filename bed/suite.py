@@ -122,6 +122,19 @@ def vm_ok(s, label, r):
     return ok
 
 
+def boot(s, label, arch, mode, scenario, check=True):
+    """Run a scenario's VM; None (and a failed check) when it did not run.
+    With check, also require a clean run (vm_ok)."""
+    try:
+        r = s.ctx.vm(arch, mode, scenario)
+    except Failure as e:
+        s.check(f'{label}: VM', False, e)
+        return None
+    if check and not vm_ok(s, label, r):
+        return None
+    return r
+
+
 # Values from include/uapi/linux/iommu.h
 FAULT_DMA_UNRECOV = 1
 REASON = {'TRANSLATION': 7, 'PERMISSION': 8}
@@ -213,11 +226,8 @@ def vtd_group(mode):
     def t(s):
         arch = arches.get('x86_64')
         label = f'vtd-{mode}'
-        try:
-            r = s.ctx.vm(arch, mode, 'faults')
-        except Failure as e:
-            return s.check(f'{label}: VM', False, e)
-        if not vm_ok(s, label, r):
+        r = boot(s, label, arch, mode, 'faults')
+        if r is None:
             return
         # second-level entries have no present bit: holes fault on R/W
         expected = expected_faults(r, ['PERMISSION'] * 3)
@@ -239,11 +249,8 @@ group('vtd-scalable')(vtd_group('scalable'))
 def t_smmuv3(s):
     arch = arches.get('arm64')
     label = 'smmuv3'
-    try:
-        r = s.ctx.vm(arch, 'smmuv3', 'faults')
-    except Failure as e:
-        return s.check(f'{label}: VM', False, e)
-    if not vm_ok(s, label, r):
+    r = boot(s, label, arch, 'smmuv3', 'faults')
+    if r is None:
         return
     expected = expected_faults(r, ['TRANSLATION', 'TRANSLATION',
                                    'PERMISSION'])
@@ -254,11 +261,8 @@ def storm_group(arch_name, mode):
     def t(s):
         arch = arches.get(arch_name)
         label = f'storm-{arch_name}'
-        try:
-            r = s.ctx.vm(arch, mode, 'storm')
-        except Failure as e:
-            return s.check(f'{label}: VM', False, e)
-        if not vm_ok(s, label, r):
+        r = boot(s, label, arch, mode, 'storm')
+        if r is None:
             return
         qemu = len(r.trace_lines(arch.fault_trace))
         got = first_int(r, 'handler_faults')
@@ -295,10 +299,9 @@ def kunit_group(arch_name, mode, required_suites):
     def t(s):
         arch = arches.get(arch_name)
         label = f'kunit-{arch_name}'
-        try:
-            r = s.ctx.vm(arch, mode, 'faults')
-        except Failure as e:
-            return s.check(f'{label}: VM', False, e)
+        r = boot(s, label, arch, mode, 'faults', check=False)
+        if r is None:
+            return
         log = os.path.join(r.logdir, 'dmesg.log')
         with open(log, 'w') as f:
             f.write('\n'.join(r.dmesg or r.text.split('\n')) + '\n')
