@@ -5,6 +5,10 @@ ARCH ?= x86_64
 MODE ?=
 SCENARIO ?= faults
 T ?=
+FLAVOUR ?=
+KUNIT ?=
+# space-separated KEY=VALUE: bed.KEY=VALUE on the guest's command line
+PARAM ?=
 BED := python3 -m bed
 
 # 'make ARCH=arm64' must not leak into the kernel's own make
@@ -13,7 +17,7 @@ unexport ARCH
 .PHONY: demo check deps tree export kernel base-kernel vm shell list clean
 
 demo:
-	@$(BED) demo --arch $(ARCH) $(if $(MODE),--mode $(MODE))
+	@$(BED) demo --arch $(ARCH) $(if $(MODE),--mode $(MODE)) $(if $(BASE),--base)
 
 check:
 	@$(BED) check $(if $(T),-k $(T))
@@ -31,16 +35,17 @@ export:
 	@$(BED) export
 
 kernel:
-	@$(BED) kernel --arch $(ARCH)
+	@$(BED) kernel --arch $(ARCH) $(if $(FLAVOUR),--flavour $(FLAVOUR))
 
 base-kernel:
 	@$(BED) kernel --arch $(ARCH) --base
 
 vm:
-	@$(BED) vm --arch $(ARCH) --scenario $(SCENARIO) $(if $(MODE),--mode $(MODE))
+	@$(BED) vm --arch $(ARCH) --scenario $(SCENARIO) $(if $(MODE),--mode $(MODE)) \
+		$(if $(BASE),--base) $(if $(KUNIT),--kunit) $(foreach p,$(PARAM),--param $(p))
 
 shell:
-	@$(BED) vm --arch $(ARCH) --scenario shell $(if $(MODE),--mode $(MODE))
+	@$(BED) vm --arch $(ARCH) --scenario shell $(if $(MODE),--mode $(MODE)) $(if $(BASE),--base)
 
 clean:
-	rm -rf build/obj-* build/edu-fault-* build/initramfs-* build/logs
+	rm -rf build/out build/logs

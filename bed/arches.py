@@ -1,6 +1,9 @@
-"""Per-architecture settings, kept as data (as kunit's qemu_configs do)."""
+"""Per-architecture settings, kept as data (as kunit's qemu_configs do).
 
-from dataclasses import dataclass, field
+What depends on the IOMMU rather than the architecture is in modes.py.
+"""
+
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -10,22 +13,18 @@ class Arch:
     kernel_image: str         # relative to the object directory
     config: str               # fragment in configs/, merged after base
     qemu: str                 # QEMU binary
-    machine: str              # -M value
-    qemu_args: list           # cpu, firmware and other fixed arguments
+    machine: str              # -M value, before the IOMMU mode's properties
+    qemu_args: tuple          # cpu, firmware and other fixed arguments
     console: str              # kernel console device
     busybox_deb: str          # Debian package that ships a static busybox
-    fault_trace: str          # QEMU trace event, one line per recorded fault
-    # IOMMU variants: name -> (extra -M properties, extra QEMU arguments).
-    # The first one is the default.
-    modes: dict = field(default_factory=dict)
-    # PCI address the edu device gets on this machine.
-    edu_addr: str = ''
-    edu_slot: str = ''
-    # scenario -> extra QEMU arguments for that scenario only
-    scenario_args: dict = field(default_factory=dict)
+    edu_slot: str             # PCI slot the edu device is put in
+    aux_slot: str             # PCI slot of the results channel (virtio)
 
+    @property
+    def edu_addr(self):
+        """The edu device's PCI address in the guest (bus 0)."""
+        return f'0000:00:{self.edu_slot}'
 
-EDU = 'edu,dma_mask=0xffffffffffffffff'
 
 ARCHES = {
     'x86_64': Arch(
@@ -35,19 +34,11 @@ ARCHES = {
         config='x86_64.config',
         qemu='qemu-system-x86_64',
         machine='q35,accel=tcg',
-        qemu_args=['-cpu', 'max', '-bios', 'qboot.rom'],
+        qemu_args=('-cpu', 'max', '-bios', 'qboot.rom'),
         console='ttyS0',
         busybox_deb='busybox-static',
-        fault_trace='vtd_frr_new',
-        modes={
-            'legacy': ('', ['-device', 'intel-iommu']),
-            'scalable': ('', ['-device', 'intel-iommu,x-scalable-mode=on']),
-        },
-        edu_addr='0000:00:03.0',
-        edu_slot='addr=03.0',
-        # edu DMA completes 100 ms of virtual time after it starts; with
-        # icount and sleep=off an idle guest jumps to that deadline at once
-        scenario_args={'storm': ['-icount', 'shift=0,sleep=off']},
+        edu_slot='03.0',
+        aux_slot='05.0',
     ),
     'arm64': Arch(
         name='arm64',
@@ -56,16 +47,11 @@ ARCHES = {
         config='arm64.config',
         qemu='qemu-system-aarch64',
         machine='virt,accel=tcg',
-        qemu_args=['-cpu', 'max'],
+        qemu_args=('-cpu', 'max'),
         console='ttyAMA0',
         busybox_deb='busybox-static:arm64',
-        fault_trace='smmuv3_record_event',
-        modes={
-            # the SMMU is a machine property on virt
-            'smmuv3': (',iommu=smmuv3', []),
-        },
-        edu_addr='0000:00:02.0',
-        edu_slot='addr=02.0',
+        edu_slot='02.0',
+        aux_slot='05.0',
     ),
 }
 

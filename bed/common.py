@@ -1,8 +1,8 @@
 """Paths, logging and process helpers shared by the test bed."""
 
 import os
+import re
 import subprocess
-import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -13,13 +13,11 @@ TREE = os.path.join(BUILD, 'linux')          # base + series, git work tree
 BASE_TREE = os.path.join(BUILD, 'wt', 'base')  # worktree at tag 'base'
 STEP_TREE = os.path.join(BUILD, 'wt', 'step')  # worktree for per-patch checks
 LOGS = os.path.join(BUILD, 'logs')
+OUT = os.path.join(BUILD, 'out')             # <flavour>-<arch>/: kernels etc.
 PATCHES = os.path.join(REPO, 'patches')
 CONFIGS = os.path.join(REPO, 'configs')
 TARBALL = '/usr/src/linux-source-6.12.tar.xz'
 SOURCE_PACKAGE = 'linux-source-6.12'
-# The base this series is written against; see README.md.
-BASE_VERSION = '6.12.117'
-DEBIAN_VERSION = '6.12.117-1~deb12u1'
 
 
 class Failure(Exception):
@@ -74,15 +72,40 @@ def clean_env(extra=None):
     return env
 
 
+# What a failed command's log line looks like, most telling first
+ERROR_RE = re.compile(r'(\berror\b|\bError\b|ERROR|No such file|not found|'
+                      r'[Ff]ailed|[Nn]o .* found|Can\'t locate|Traceback)')
+
+
+def first_error(log, start=0):
+    """The first line of log (from byte offset start) that names an error."""
+    try:
+        with open(log, errors='replace') as f:
+            f.seek(start)
+            lines = f.read().splitlines()
+    except OSError:
+        return ''
+    for line in lines:
+        if ERROR_RE.search(line) and not line.startswith('$ '):
+            return line.strip()
+    return ''
+
+
 def run(cmd, log=None, cwd=None, env=None, check=True, timeout=None,
         input=None):
-    """Run cmd.  With log, stdout+stderr go (appended) to that file."""
+    """Run cmd.  With log, stdout+stderr go (appended) to that file.
+
+    A failure raises Failure naming the command, the first line of its
+    output that names an error, the last lines of that output and the log.
+    """
     env = env or clean_env()
+    start = 0
     if log:
         os.makedirs(os.path.dirname(log), exist_ok=True)
         with open(log, 'a') as f:
             f.write(f'$ {" ".join(cmd)}\n')
             f.flush()
+            start = f.tell()
             p = subprocess.run(cmd, cwd=cwd, env=env, stdout=f,
                                stderr=subprocess.STDOUT, timeout=timeout,
                                input=input, text=True)
@@ -90,9 +113,13 @@ def run(cmd, log=None, cwd=None, env=None, check=True, timeout=None,
         p = subprocess.run(cmd, cwd=cwd, env=env, timeout=timeout,
                            input=input, text=True)
     if check and p.returncode:
-        where = f' (log: {log})' if log else ''
-        raise Failure(f'command failed with {p.returncode}: '
-                      f'{" ".join(cmd)}{where}')
+        msg = f'command failed with {p.returncode}: {" ".join(cmd)}'
+        if log:
+            err = first_error(log, start)
+            if err:
+                msg += f'\nfirst error: {err}'
+            msg += f'\nlast lines:\n{tail(log, 12)}(log: {log})'
+        raise Failure(msg)
     return p.returncode
 
 
@@ -116,8 +143,3 @@ def tail(path, n=20):
             return ''.join(f.readlines()[-n:])
     except OSError:
         return ''
-
-
-def die(msg):
-    print(f'error: {msg}', file=sys.stderr, flush=True)
-    sys.exit(1)

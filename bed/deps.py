@@ -12,6 +12,9 @@ PACKAGES = [
     'qemu-system-x86', 'qemu-system-arm', 'busybox-static', 'sparse',
     'coccinelle', 'ccache', 'python3', 'git', 'xz-utils',
     'libc6-dev-arm64-cross', 'python3-ply', 'python3-git',
+    # coccinelle's scripts with OCaml rules (badzero.cocci, ...) need the
+    # compiler; Debian's coccinelle package brings only the runtime
+    'ocaml',
 ]
 
 _updated = False

@@ -11,9 +11,8 @@ import re
 import shutil
 import subprocess
 
-from .common import (BASE_VERSION, DEBIAN_VERSION, LOGS, PATCHES,
-                     SOURCE_PACKAGE, TARBALL, TREE, Failure, capture, git,
-                     run, say, step)
+from .common import (BASE_TREE, LOGS, PATCHES, SOURCE_PACKAGE, TARBALL, TREE,
+                     Failure, capture, git, run, say, step)
 
 IDENTITY = ('iommu-fault series', 'iommu-fault@example.invalid')
 COVER = '0000-cover-letter.patch'
@@ -61,7 +60,46 @@ def debian_version():
                    check=False).strip()
 
 
-def _has_base(tree):
+BASE_LINE = re.compile(r'^base: Linux (\S+) as shipped by Debian \S+ (\S+)$',
+                       re.M)
+
+
+def recorded_base():
+    """(kernel version, Debian version) the series says it is written
+    against: the 'base:' line of the cover letter, or None."""
+    try:
+        with open(os.path.join(PATCHES, COVER)) as f:
+            m = BASE_LINE.search(f.read())
+    except OSError:
+        return None
+    return (m.group(1), m.group(2)) if m else None
+
+
+def base_summary():
+    """One line: what the tree's base is, and what the series expects."""
+    have = (tarball_version(TREE) if has_base(TREE) else '?',
+            debian_version() or '?')
+    line = f'base: Linux {have[0]} (Debian {SOURCE_PACKAGE} {have[1]})'
+    want = recorded_base()
+    if want and want != have:
+        line += (f'; the series was written against {want[0]} '
+                 f'(Debian {want[1]})')
+    return line
+
+
+def moved_base_message():
+    """Why the series may not apply: Debian serves another 6.12.y."""
+    want = recorded_base()
+    have = (tarball_version(TREE), debian_version())
+    if not want or want == have:
+        return ''
+    return (f'The series was written against Linux {want[0]} (Debian '
+            f'{SOURCE_PACKAGE} {want[1]}), but Debian now serves Linux '
+            f'{have[0]} ({have[1]}).  Rebase the series onto it: see '
+            '"When Debian moves the base" in README.md.')
+
+
+def has_base(tree):
     return (os.path.isdir(os.path.join(tree, '.git')) and
             subprocess.run(['git', '-C', tree, 'rev-parse', '-q', '--verify',
                             'refs/tags/base'], stdout=subprocess.DEVNULL
@@ -79,9 +117,10 @@ def _create_base(tree):
         run(['tar', '-xJf', TARBALL, '-C', tree, '--strip-components=1'],
             log=log)
     ver, deb = tarball_version(tree), debian_version()
-    if ver != BASE_VERSION:
-        say(f'warning: the series is written against {BASE_VERSION} '
-            f'({DEBIAN_VERSION}); this tarball is {ver} ({deb})')
+    want = recorded_base()
+    if want and want != (ver, deb):
+        say(f'warning: the series was written against Linux {want[0]} '
+            f'(Debian {want[1]}); this tarball is {ver} ({deb})')
     with step(f'committing Linux {ver} as tag "base"'):
         g = ['git', '-C', tree]
         run([*g, 'init', '-q', '-b', 'series'], log=log)
@@ -106,13 +145,19 @@ def apply_series(tree, patches=None):
             subprocess.run(['git', '-C', tree, 'am', '--abort'],
                            stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
+            moved = moved_base_message()
             raise Failure(f'patch does not apply: {os.path.basename(p)}\n'
-                          + r.stdout.strip())
+                          + r.stdout.strip()
+                          + (f'\n{moved}' if moved else ''))
 
 
-def prepare(force=False):
-    """Make build/linux = base + patches/, without losing unexported work."""
-    if not _has_base(TREE):
+def prepare(force=False, as_is=False):
+    """Make build/linux = base + patches/, without losing unexported work.
+
+    With as_is, a tree holding work that is not in patches/ is used as it
+    is, with a warning: the edit -> build -> boot loop before 'make export'.
+    """
+    if not has_base(TREE):
         _create_base(TREE)
     want = series_ids()
     have = tree_ids()
@@ -124,6 +169,11 @@ def prepare(force=False):
     marker = os.path.join(TREE, '.git', APPLIED)
     last = open(marker).read().split() if os.path.exists(marker) else []
     if not force and (dirty or have != last):
+        if as_is:
+            say(f'warning: testing {TREE} as it is: it has '
+                f'{"uncommitted edits" if dirty else "commits"} that are not '
+                'in patches/ (run "make export" to keep them)')
+            return
         raise Failure(
             f'{TREE} has work that is not in patches/ '
             f'({"uncommitted edits" if dirty else "commits differ"}).\n'
@@ -135,6 +185,16 @@ def prepare(force=False):
         apply_series(TREE)
     with open(marker, 'w') as f:
         f.write('\n'.join(tree_ids()))
+
+
+def base_worktree():
+    """build/wt/base: a worktree of build/linux at tag base."""
+    if not has_base(TREE):
+        prepare(as_is=True)
+    if not os.path.isdir(BASE_TREE):
+        git(TREE, 'worktree', 'prune')
+        git(TREE, 'worktree', 'add', '-q', '--detach', BASE_TREE, 'base')
+    return BASE_TREE
 
 
 def _cover_blurb():
@@ -173,7 +233,7 @@ def untracked(tree=TREE):
 
 def export():
     """Write patches/ from the commits base..HEAD of build/linux."""
-    if not _has_base(TREE):
+    if not has_base(TREE):
         raise Failure(f'no tree at {TREE}: run "make tree" first')
     if git(TREE, 'status', '--porcelain', '--untracked-files=no').strip():
         raise Failure(f'{TREE} has uncommitted edits: commit them (or '

@@ -1,4 +1,10 @@
-"""Boot a kernel in QEMU (TCG) with an initramfs that runs one scenario."""
+"""Boot a kernel in QEMU (TCG) with an initramfs that runs one scenario.
+
+The VM has two channels:
+- the serial console (console.log): the kernel's own log, as it prints it;
+- a virtio console (results.log), where /init writes the scenario's result
+  lines and, at the end, the whole kernel log (dmesg).
+"""
 
 import gzip
 import os
@@ -7,15 +13,16 @@ import shutil
 import subprocess
 import time
 
-from . import deps
-from .common import BUILD, LOGS, REPO, Failure, clean_env, fmt_secs, say
+from . import deps, kbuild
+from .common import LOGS, REPO, clean_env, fmt_secs, say
 
 TESTS = os.path.join(REPO, 'tests')
 
 
-def build_initramfs(arch, module):
+def build_initramfs(flavour, arch, module):
     """A busybox initramfs with our /init, the scenarios and edu_fault.ko."""
-    root = os.path.join(BUILD, f'initramfs-{arch.name}')
+    out = kbuild.outdir(flavour, arch)
+    root = os.path.join(out, 'initramfs')
     if os.path.exists(root):
         shutil.rmtree(root)
     for d in ('bin', 'sbin', 'proc', 'sys', 'dev', 'tmp', 'lib',
@@ -29,15 +36,22 @@ def build_initramfs(arch, module):
         shutil.copy(os.path.join(sdir, name), os.path.join(root, 'scenarios'))
     if module:
         shutil.copy(module, os.path.join(root, 'lib', 'edu_fault.ko'))
-    out = os.path.join(BUILD, f'initramfs-{arch.name}.cpio.gz')
+    path = os.path.join(out, 'initramfs.cpio.gz')
     files = subprocess.run(['find', '.'], cwd=root, stdout=subprocess.PIPE,
                            check=True).stdout
     cpio = subprocess.run(['cpio', '-o', '-H', 'newc', '--quiet',
                            '--owner=0:0'], cwd=root, input=files,
                           stdout=subprocess.PIPE, check=True).stdout
-    with gzip.open(out, 'wb', compresslevel=1) as f:
+    with gzip.open(path, 'wb', compresslevel=1) as f:
         f.write(cpio)
-    return out
+    return path
+
+
+# Splats in a kernel log: warnings, lockdep, KASAN, lockups, stalls
+PROBLEM_RE = re.compile(r'WARNING:|BUG:|Oops|KASAN|possible circular|'
+                        r'inconsistent lock|soft lockup|rcu_sched self-|'
+                        r'rcu: INFO|Kernel panic|Call Trace:|UBSAN|'
+                        r'blocked for more than|kmemleak')
 
 
 class Run:
@@ -47,24 +61,29 @@ class Run:
         self.name = name
         self.logdir = logdir
         self.console = os.path.join(logdir, 'console.log')
+        self.results_log = os.path.join(logdir, 'results.log')
         self.trace = os.path.join(logdir, 'qemu-trace.log')
         self.qemu_log = os.path.join(logdir, 'qemu.log')
         self.timed_out = False
         self.seconds = 0.0
         self.results = []       # (key, [values]) from 'BED:' lines
-        self.dmesg = []
+        self.dmesg = []         # the kernel log dumped after the scenario
+        self.console_text = ''
         self.rc = None          # the scenario's exit status
 
     def where(self):
-        return (f'console: {self.console}\n'
-                f'QEMU fault trace: {self.trace}\nQEMU log: {self.qemu_log}')
+        return (f'logs: {self.logdir}/ (console.log: the kernel log; '
+                'results.log: the scenario; qemu-trace.log: QEMU\'s '
+                'faults; qemu.log, qemu-cmd.txt)')
 
     def parse(self):
-        text = open(self.console, errors='replace').read()
-        self.text = text
-        lines = text.replace('\r', '').split('\n')
+        self.console_text = open(self.console, errors='replace').read()
+        try:
+            text = open(self.results_log, errors='replace').read()
+        except OSError:
+            text = ''
         in_dmesg = False
-        for line in lines:
+        for line in text.replace('\r', '').split('\n'):
             if line == 'BED-DMESG-BEGIN':
                 in_dmesg = True
             elif line == 'BED-DMESG-END':
@@ -78,8 +97,24 @@ class Run:
             elif line.startswith('BED-END '):
                 self.rc = int(line.split()[1])
 
+    def kernel_log(self):
+        """The whole kernel log: the dump if the scenario got that far,
+        else what the console printed."""
+        return self.dmesg or self.console_text.replace('\r', '').split('\n')
+
     def result(self, key):
         return [v for k, v in self.results if k == key]
+
+    def first(self, key, default=None):
+        """The first value of result key, as a string."""
+        v = self.result(key)
+        return v[0][0] if v and v[0] else default
+
+    def first_int(self, key, default=-1):
+        try:
+            return int(self.first(key), 0)
+        except (TypeError, ValueError):
+            return default
 
     def trace_lines(self, event):
         try:
@@ -89,37 +124,35 @@ class Run:
             return []
 
     def kernel_problems(self):
-        """Splats in the kernel log: warnings, lockdep, KASAN, lockups."""
-        pat = re.compile(r'WARNING:|BUG:|Oops|KASAN|possible circular|'
-                         r'inconsistent lock|soft lockup|rcu_sched self-|'
-                         r'rcu: INFO|Kernel panic|Call Trace:|UBSAN|'
-                         r'blocked for more than')
-        src = self.dmesg or self.text.split('\n')
-        return [line for line in src if pat.search(line)]
+        return [line for line in self.kernel_log() if PROBLEM_RE.search(line)]
 
 
-def run_vm(arch, mode, scenario, kernel, initrd, timeout=600, cmdline='',
-           interactive=False):
-    if mode not in arch.modes:
-        raise Failure(f'{arch.name}: no mode {mode}; '
-                      f'modes: {", ".join(arch.modes)}')
-    name = f'{arch.name}-{mode}-{scenario}'
+def run_vm(flavour, arch, mode, scenario, kernel, initrd, params=None,
+           qemu_extra=(), kunit=False, timeout=600, interactive=False):
+    """Boot once and run scenario.  params become bed.<key>=<value> on the
+    kernel command line (a key with a dot, such as kunit.filter_glob, goes
+    as it is); KUnit runs at boot only with kunit."""
+    name = f'{flavour.name}-{arch.name}-{mode.name}-{scenario}'
     logdir = os.path.join(LOGS, 'vm', name)
-    os.makedirs(logdir, exist_ok=True)
+    if os.path.exists(logdir):
+        shutil.rmtree(logdir)
+    os.makedirs(logdir)
     r = Run(name, logdir)
-    for p in (r.console, r.trace, r.qemu_log):
-        if os.path.exists(p):
-            os.remove(p)
-    props, extra = arch.modes[mode]
-    append = (f'console={arch.console} panic=-1 oops=panic iommu.strict=1 '
-              f'log_buf_len=8M bed.scenario={scenario} {cmdline}').strip()
-    cmd = [arch.qemu, '-M', arch.machine + props, *arch.qemu_args,
-           '-smp', '2', '-m', '1G', '-no-reboot', '-display', 'none',
-           '-kernel', kernel, '-initrd', initrd, '-append', append,
-           *extra, '-device', f'edu,dma_mask=0xffffffffffffffff,'
-           f'{arch.edu_slot}',
-           *arch.scenario_args.get(scenario, []),
-           '-d', f'trace:{arch.fault_trace}', '-D', r.trace]
+    args = {'scenario': scenario, **(params or {})}
+    append = ' '.join([f'console={arch.console}', 'panic=-1', 'oops=panic',
+                       'iommu.strict=1', 'log_buf_len=8M',
+                       f'kunit.enable={int(kunit)}',
+                       *(f'{k}={v}' if '.' in k else f'bed.{k}={v}'
+                         for k, v in args.items())])
+    cmd = [arch.qemu, '-M', arch.machine + mode.qemu_machine,
+           *arch.qemu_args, '-smp', '2', '-m', '1G', '-no-reboot',
+           '-display', 'none', '-kernel', kernel, '-initrd', initrd,
+           '-append', append, *mode.qemu_args,
+           '-device', f'edu,dma_mask=0xffffffffffffffff,addr={arch.edu_slot}',
+           '-device', f'virtio-serial-pci,addr={arch.aux_slot}',
+           '-chardev', f'file,id=bedres,path={r.results_log}',
+           '-device', 'virtconsole,chardev=bedres',
+           *qemu_extra, '-d', f'trace:{mode.trace}', '-D', r.trace]
     if interactive:
         cmd += ['-serial', 'mon:stdio']
     else:
@@ -140,12 +173,19 @@ def run_vm(arch, mode, scenario, kernel, initrd, timeout=600, cmdline='',
             p.kill()
             p.wait()
     r.seconds = time.monotonic() - t0
-    if not os.path.exists(r.console):
-        open(r.console, 'w').close()
+    for path in (r.console, r.results_log):
+        if not os.path.exists(path):
+            open(path, 'w').close()
     r.parse()
     status = ('TIMED OUT' if r.timed_out else
               f'scenario rc={r.rc}' if r.rc is not None else
               'no result (crashed?)')
     say(f'    vm {name}: {status} after {fmt_secs(r.seconds)} '
         f'(logs: {logdir})')
+    if r.rc is None and not r.timed_out:
+        tail = [x for x in r.kernel_log() if x.strip()][-5:]
+        if tail:
+            say('    last kernel lines:\n' +
+                '\n'.join(f'      | {x}' for x in tail))
     return r
+

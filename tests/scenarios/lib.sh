@@ -1,15 +1,47 @@
-# Helpers for scenarios; sourced by /init before the scenario.
+# Helpers for scenarios; sourced by the scenario.
 load_edu() {
 	insmod /lib/edu_fault.ko || return 1
 	EDU=$(ls -d /sys/bus/pci/drivers/edu_fault/0000:* 2>/dev/null | head -n1)
 	[ -n "$EDU" ] || { echo "edu_fault did not bind"; return 1; }
 	result edu_dev "$(basename "$EDU")"
+	result handler "$(cat "$EDU/fault_handler" 2>/dev/null || echo unsupported)"
 }
 
-# edu_dma read|write IOVA LEN
+# edu_dma read|write IOVA LEN [REPEAT]
 edu_dma() {
-	echo "$1 $2 $3" > "$EDU/dma" || return 1
-	result dma "$1" "$2" "$3"
+	echo "$*" > "$EDU/dma" || return 1
+	result dma "$@"
+}
+
+# handler_count: how many faults the edu driver's handler has received
+handler_count() {
+	head -n1 "$EDU/faults" 2>/dev/null || echo 0
+}
+
+# wait_until SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds
+# or SECONDS of guest time have passed.  Faults reach handlers and the log
+# asynchronously (a work item, an IRQ thread), so a scenario waits for what
+# it expects instead of sleeping a fixed time.
+wait_until() {
+	_n=$(($1 * 10))
+	shift
+	while ! "$@"; do
+		_n=$((_n - 1))
+		[ "$_n" -gt 0 ] || { result timeout "$*"; return 1; }
+		sleep 0.1
+	done
+}
+
+# at_least N COMMAND...: the number COMMAND prints is N or more
+at_least() {
+	_want=$1
+	shift
+	[ "$("$@")" -ge "$_want" ] 2>/dev/null
+}
+
+# log_has TEXT: the kernel log contains TEXT
+log_has() {
+	dmesg | grep -q -- "$1"
 }
 
 # What the edu driver's fault handler received: a count, then one line each

@@ -89,5 +89,5 @@ def parse_smmu(lines):
     return out
 
 
-def parse(lines):
-    return parse_dmar(lines) + parse_smmu(lines)
+# IOMMU mode's log_parser -> parser (modes.py)
+PARSERS = {'dmar': parse_dmar, 'smmuv3': parse_smmu}

@@ -1,0 +1,298 @@
+"""Group 'hygiene': the cover letter names the base being built, the series
+applies, checkpatch --strict, every patch builds on its own on every arch,
+and sparse/W=1, coccicheck and kernel-doc on the files the series touches
+add no warnings over base.
+
+Everything here runs in a separate worktree (build/wt/step) so that the
+developer's tree is never moved.  Warnings are compared against the same
+files at 'base', so only warnings the series adds fail a check.  When a
+step fails, the checks after it that depend on it are counted as not run.
+"""
+
+import collections
+import os
+import re
+import subprocess
+
+from .. import arches, flavours, kbuild, tree
+from ..common import (LOGS, OUT, STEP_TREE, TREE, Failure, clean_env, git,
+                      run, step)
+
+TEXT_EXT = ('.c', '.h')
+WARN_RE = re.compile(r'^(?:\.\./)*(?:wt/step/)?(\S+?):(\d+):(?:(\d+)[:-]'
+                     r'(?:\d+:)? ?)?\s*(warning|error|WARNING|ERROR|'
+                     r'CHECK|INFO)\b:?\s*(.*)$')
+
+
+def touched_files(patches):
+    """Paths the series adds or modifies (deleted files left out)."""
+    files = []
+    for p in patches:
+        for line in open(p, errors='replace'):
+            m = re.match(r'^\+\+\+ b/(\S+)', line)
+            if m and m.group(1) not in files:
+                files.append(m.group(1))
+    return files
+
+
+def step_tree():
+    """(Re)create build/wt/step at 'base' with patches/ applied."""
+    if not os.path.isdir(os.path.join(STEP_TREE)):
+        git(TREE, 'worktree', 'prune')
+        git(TREE, 'worktree', 'add', '-q', '--detach', STEP_TREE, 'base')
+    git(STEP_TREE, 'am', '--abort', check=False)
+    git(STEP_TREE, 'checkout', '-q', '--detach', 'base')
+    git(STEP_TREE, 'reset', '-q', '--hard', 'base')
+    tree.apply_series(STEP_TREE)
+    return git(STEP_TREE, 'rev-list', '--reverse', 'base..HEAD').split()
+
+
+def debian_python_env():
+    """checkpatch's spdxcheck.py needs Debian's python3-ply and python3-git,
+    which another python3 first on PATH (pyenv, a venv) does not see."""
+    env = clean_env()
+    env['PATH'] = '/usr/bin:' + env.get('PATH', '')
+    return env
+
+
+def checkpatch(patch):
+    """checkpatch --strict on one patch file; returns its complaints."""
+    p = subprocess.run([os.path.join(STEP_TREE, 'scripts', 'checkpatch.pl'),
+                        '--strict', '--terse', '--showfile',
+                        '--ignore', 'FILE_PATH_CHANGES', patch],
+                       cwd=STEP_TREE, env=debian_python_env(),
+                       stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    bad = [line for line in p.stdout.splitlines()
+           if re.search(r'\b(ERROR|WARNING|CHECK):', line)]
+    if p.returncode and not bad:
+        bad = p.stdout.strip().splitlines()[-5:] or ['checkpatch failed']
+    return bad
+
+
+def build_dirs(files):
+    """Kbuild directories to build for the touched files.
+
+    A directory already covered by a parent in the list is left out: make
+    descends into it anyway, and naming both races on modules.order.
+    """
+    dirs = ['drivers/iommu/']
+    for f in files:
+        d = os.path.dirname(f) + '/'
+        if (f.endswith('.c') and not f.startswith(('tools/', 'Documentation/'))
+                and os.path.exists(os.path.join(STEP_TREE, d, 'Makefile'))
+                and not any(d.startswith(p) for p in dirs)):
+            dirs.append(d)
+    return dirs
+
+
+def step_obj(arch):
+    return os.path.join(OUT, f'step-{arch.name}', 'obj')
+
+
+def build_step(arch, obj, dirs, log):
+    frags = kbuild.fragments(flavours.get(flavours.DEFAULT), arch)
+    kbuild.configure(arch, STEP_TREE, obj, frags, log)
+    for d in dirs:
+        run(kbuild.make_cmd(arch, STEP_TREE, obj, d), log=log,
+            env=kbuild.make_env())
+
+
+def warnings(lines):
+    """Multiset of warnings with line numbers dropped."""
+    out = collections.Counter()
+    for line in lines:
+        m = WARN_RE.match(line.strip().replace(STEP_TREE + '/', ''))
+        if m:
+            out[(m.group(1), m.group(4).lower(), m.group(5).strip())] += 1
+    return out
+
+
+def new_warnings(before, after):
+    return sorted((after - before).elements())
+
+
+def compiled(obj, files):
+    """Touched .c files that this configuration compiles."""
+    return [f for f in files if f.endswith('.c') and
+            os.path.exists(os.path.join(obj, f[:-2] + '.o'))]
+
+
+def sparse_w1(arch, obj, files, log):
+    """sparse (C=2) and W=1 output for the given .c files."""
+    if not files:
+        return []
+    targets = [f[:-2] + '.o' for f in files]
+    p = subprocess.run(kbuild.make_cmd(arch, STEP_TREE, obj, 'C=2', 'W=1',
+                                       *targets),
+                       env=kbuild.make_env(), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    with open(log, 'a') as f:
+        f.write(p.stdout)
+    if p.returncode:
+        raise Failure(f'sparse/W=1 build failed: {first_error_in(p.stdout)}'
+                      f' (log: {log})')
+    return p.stdout.splitlines()
+
+
+def static_checks(arch, obj, files, log, when):
+    """(sparse + W=1 warnings, coccicheck reports) for the given files."""
+    with step(f'hygiene: {arch.name} sparse, W=1 and coccicheck on '
+              f'{len(files)} files {when}'):
+        return (warnings(sparse_w1(arch, obj, files, log)),
+                warnings(coccicheck(arch, obj, files, log)))
+
+
+def first_error_in(text):
+    from ..common import ERROR_RE
+    for line in text.splitlines():
+        if ERROR_RE.search(line):
+            return line.strip()
+    return '(no error line; see the log)'
+
+
+def kernel_doc(files):
+    """kernel-doc -none -Wall output for files; Failure if the tool fails
+    (with -none it exits 0 whatever it warns about)."""
+    out = []
+    for f in files:
+        path = os.path.join(STEP_TREE, f)
+        if not os.path.exists(path) or not f.endswith(TEXT_EXT):
+            continue
+        p = subprocess.run([os.path.join(STEP_TREE, 'scripts', 'kernel-doc'),
+                            '-none', '-Wall', f], cwd=STEP_TREE,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+        if p.returncode:
+            raise Failure(f'kernel-doc failed on {f} with {p.returncode}: '
+                          f'{first_error_in(p.stdout)}')
+        out += p.stdout.splitlines()
+    return out
+
+
+def coccicheck(arch, obj, files, log):
+    if not files:
+        return []
+    targets = [f[:-2] + '.o' for f in files]
+    p = subprocess.run(kbuild.make_cmd(arch, STEP_TREE, obj, 'C=2',
+                                       'CHECK=' + os.path.join(
+                                           STEP_TREE, 'scripts', 'coccicheck'),
+                                       'MODE=report', *targets),
+                       env=kbuild.make_env(), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    with open(log, 'a') as f:
+        f.write(p.stdout)
+    if p.returncode:
+        raise Failure(f'coccicheck failed to run: '
+                      f'{first_error_in(p.stdout)} (log: {log})')
+    return [line for line in p.stdout.splitlines()
+            if re.match(r'^\S+:\d+:\d+-\d+: ', line)]
+
+
+def cover_letter_check():
+    """The cover letter's base line names the tarball being built."""
+    want = tree.recorded_base()
+    have = (tree.tarball_version(TREE), tree.debian_version())
+    return (want == have, f'cover letter says {want}; the tree is Linux '
+            f'{have[0]} from Debian {have[1]}. ' + tree.moved_base_message())
+
+
+def arch_check_names(a, names):
+    """(base build, baseline, per-patch builds, comparisons) on arch a."""
+    return (f'build: base on {a}', f'sparse, W=1, coccicheck baseline on {a}',
+            [f'build: {n} on {a}' for n in names],
+            [f'sparse (C=2) and W=1 on {a}: no new warnings in the touched '
+             'files', f'coccicheck on {a}: no new warnings in the touched '
+             'files'])
+
+
+def arch_checks(s, arch, commits, names, dirs, files, log):
+    """Base build, baseline warnings, per-patch builds, new warnings."""
+    obj = step_obj(arch)
+    a = arch.name
+    _, _, patch_checks, compare = arch_check_names(a, names)
+    try:
+        git(STEP_TREE, 'checkout', '-q', '--detach', 'base')
+        with step(f'hygiene: base {a} build of {" ".join(dirs)}'):
+            build_step(arch, obj, dirs, log)
+        s.check(f'build: base on {a}', True)
+    except Failure as e:
+        s.check(f'build: base on {a}', False, e)
+        return s.not_run([f'sparse, W=1, coccicheck baseline on {a}'] +
+                         patch_checks + compare, f'base does not build: {e}')
+    try:
+        cfiles = [f for f in files
+                  if os.path.exists(os.path.join(STEP_TREE, f))]
+        base_warn = static_checks(arch, obj, compiled(obj, cfiles), log,
+                                  'at base')
+        s.check(f'sparse, W=1, coccicheck baseline on {a}', True)
+    except Failure as e:
+        s.check(f'sparse, W=1, coccicheck baseline on {a}', False, e)
+        base_warn = None
+    for i, (c, n) in enumerate(zip(commits, names)):
+        try:
+            git(STEP_TREE, 'checkout', '-q', '--detach', c)
+            with step(f'hygiene: {a} build after {n}'):
+                build_step(arch, obj, dirs, log)
+            s.check(patch_checks[i], True)
+        except Failure as e:
+            s.check(patch_checks[i], False, e)
+            return s.not_run(patch_checks[i + 1:] + compare,
+                             f'{n} does not build on {a}')
+    if base_warn is None:
+        return s.not_run(compare, f'no baseline on {a} to compare with')
+    comp = compiled(obj, files)
+    try:
+        head_warn = static_checks(arch, obj, comp, log, 'with the series')
+    except Failure as e:
+        return s.not_run(compare, e)
+    for i, name in enumerate(compare):
+        new = new_warnings(base_warn[i], head_warn[i])
+        s.check(name, not new, '\n'.join(f'{f}: {k}: {m}' for f, k, m in new)
+                + f'\n(log: {log})')
+
+
+def t_hygiene(s):
+    s.chain.tree()
+    patches = tree.series()
+    names = [os.path.basename(p) for p in patches]
+    ok, detail = cover_letter_check()
+    s.check('cover letter: its base line names the tarball being built', ok,
+            detail)
+    try:
+        commits = step_tree()
+        s.check('series: the patches apply to base with git am', True)
+    except Failure as e:
+        s.check('series: the patches apply to base with git am', False, e)
+        later = [f'checkpatch --strict: {n}' for n in names]
+        for arch in arches.ARCHES.values():
+            b, bl, per, cmp = arch_check_names(arch.name, names)
+            later += [b, bl, *per, *cmp]
+        later.append('kernel-doc -Wall: no new warnings in the touched files')
+        return s.not_run(later, 'the series does not apply')
+    for p in patches:
+        bad = checkpatch(p)
+        s.check(f'checkpatch --strict: {os.path.basename(p)}', not bad,
+                '\n'.join(bad))
+    files = touched_files(patches)
+    dirs = build_dirs(files)
+    log = os.path.join(LOGS, 'hygiene.log')
+    if os.path.exists(log):
+        os.remove(log)
+    for arch in arches.ARCHES.values():
+        arch_checks(s, arch, commits, names, dirs, files, log)
+    name = 'kernel-doc -Wall: no new warnings in the touched files'
+    try:
+        git(STEP_TREE, 'checkout', '-q', '--detach', 'base')
+        base_doc = warnings(kernel_doc(files))
+        git(STEP_TREE, 'checkout', '-q', '--detach',
+            commits[-1] if commits else 'base')
+        head_doc = warnings(kernel_doc(files))
+    except Failure as e:
+        return s.not_run([name], e)
+    new = new_warnings(base_doc, head_doc)
+    s.check(name, not new, '\n'.join(f'{f}: {m}' for f, _, m in new))
+
+
+def groups():
+    return [('hygiene', t_hygiene)]

@@ -1,0 +1,130 @@
+"""IOMMU modes, kept as data: everything the test bed knows about one
+emulated IOMMU (as kunit's qemu_configs keep a machine's kconfig and QEMU
+arguments together).  The test groups are generated from these records
+(groups/), and each architecture's kernel is configured with the kconfig
+lines of every mode that runs on it.  Adding an IOMMU is one record here
+plus, if its log lines are new, a parser in klog.py.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Storm:
+    """A fault storm: 'count' back-to-back DMA writes of 'length' bytes."""
+    length: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str                 # also the test group's name
+    arches: tuple             # architectures it runs on; the first mode
+                              # listed for an arch is that arch's default
+    kconfig: str              # config lines that enable the driver
+    qemu_machine: str         # properties appended to the arch's -M
+    qemu_args: tuple          # extra QEMU arguments
+    trace: str                # QEMU trace event: one line per fault recorded
+    log_parser: str           # klog.PARSERS key: the driver's fault lines
+    # generic reasons (names of enum iommu_fault_reason without the prefix)
+    # for the faults scenario's three DMAs: a write and a read of
+    # never-mapped IOVAs, and a write to a page mapped read-only
+    reasons: tuple
+    # how many faults one faulting DMA of n bytes records: 0 means one per
+    # transfer, k means one per k-byte access
+    fault_unit: int
+    storm: Storm = None       # None: no storm group for this mode
+    # symbols the series adds for this IOMMU (enforced only where defined)
+    series_kconfig: str = ''
+    kunit_suites: tuple = ()  # KUnit suites that must run on the series
+    counters: bool = False    # the driver exposes fault_records* counters
+
+    def faults_per_dma(self, length):
+        if not self.fault_unit:
+            return 1
+        return -(-length // self.fault_unit)
+
+
+VTD_KCONFIG = '''
+CONFIG_INTEL_IOMMU=y
+CONFIG_INTEL_IOMMU_SVM=y
+CONFIG_INTEL_IOMMU_DEFAULT_ON=y
+'''
+VTD_SERIES_KCONFIG = '''
+CONFIG_INTEL_IOMMU_FAULT_KUNIT_TEST=y
+'''
+
+MODES = [
+    Mode(
+        name='vtd-legacy',
+        arches=('x86_64',),
+        kconfig=VTD_KCONFIG,
+        qemu_machine='',
+        qemu_args=('-device', 'intel-iommu'),
+        trace='vtd_frr_new',
+        log_parser='dmar',
+        # second-level entries have no present bit: a hole faults as a
+        # missing read or write permission (fault reasons 05h and 06h)
+        reasons=('PERMISSION', 'PERMISSION', 'PERMISSION'),
+        # QEMU keeps one fault record per DMA transfer
+        fault_unit=0,
+        storm=Storm(length=4, count=10000),
+        series_kconfig=VTD_SERIES_KCONFIG,
+        kunit_suites=('intel-iommu-fault',),
+        counters=True,
+    ),
+    Mode(
+        name='vtd-scalable',
+        arches=('x86_64',),
+        kconfig=VTD_KCONFIG,
+        qemu_machine='',
+        qemu_args=('-device', 'intel-iommu,x-scalable-mode=on'),
+        trace='vtd_frr_new',
+        log_parser='dmar',
+        reasons=('PERMISSION', 'PERMISSION', 'PERMISSION'),
+        fault_unit=0,
+        series_kconfig=VTD_SERIES_KCONFIG,
+        counters=True,
+    ),
+    Mode(
+        name='smmuv3',
+        arches=('arm64',),
+        kconfig='''
+CONFIG_ARM_SMMU_V3=y
+CONFIG_ARM_SMMU_V3_SVA=y
+CONFIG_ARM_SMMU_V3_KUNIT_TEST=y
+''',
+        # the SMMU is a machine property on virt
+        qemu_machine=',iommu=smmuv3',
+        qemu_args=(),
+        trace='smmuv3_record_event',
+        log_parser='smmuv3',
+        reasons=('TRANSLATION', 'TRANSLATION', 'PERMISSION'),
+        # QEMU's SMMUv3 records one event per 4-byte access
+        fault_unit=4,
+        storm=Storm(length=4092, count=10),
+        kunit_suites=('arm-smmu-v3-kunit-test',),
+    ),
+]
+
+BY_NAME = {m.name: m for m in MODES}
+
+
+def for_arch(arch_name):
+    return [m for m in MODES if arch_name in m.arches]
+
+
+def default(arch_name):
+    modes = for_arch(arch_name)
+    if not modes:
+        raise SystemExit(f'no IOMMU mode runs on {arch_name}')
+    return modes[0]
+
+
+def get(name, arch_name):
+    m = BY_NAME.get(name)
+    if m is None or arch_name not in m.arches:
+        known = ', '.join(x.name for x in for_arch(arch_name))
+        raise SystemExit(f'no IOMMU mode {name!r} on {arch_name}; '
+                         f'known: {known}')
+    return m
