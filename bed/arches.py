@@ -9,6 +9,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Arch:
     name: str                 # our name, also the kernel's ARCH=
+    srcarch: str              # the kernel's arch/ directory
     cross_compile: str        # CROSS_COMPILE= prefix, '' for native
     kernel_image: str         # relative to the object directory
     config: str               # fragment in configs/, merged after base
@@ -29,6 +30,7 @@ class Arch:
 ARCHES = {
     'x86_64': Arch(
         name='x86_64',
+        srcarch='x86',
         cross_compile='',
         kernel_image='arch/x86/boot/bzImage',
         config='x86_64.config',
@@ -42,6 +44,7 @@ ARCHES = {
     ),
     'arm64': Arch(
         name='arm64',
+        srcarch='arm64',
         cross_compile='aarch64-linux-gnu-',
         kernel_image='arch/arm64/boot/Image',
         config='arm64.config',

@@ -16,7 +16,7 @@ import subprocess
 
 from .. import arches, flavours, kbuild, tree
 from ..common import (LOGS, OUT, STEP_TREE, TREE, Failure, clean_env, git,
-                      run, step)
+                      run, say, step)
 
 TEXT_EXT = ('.c', '.h')
 WARN_RE = re.compile(r'^(?:\.\./)*(?:wt/step/)?(\S+?):(\d+):(?:(\d+)[:-]'
@@ -33,6 +33,71 @@ def touched_files(patches):
             if m and m.group(1) not in files:
                 files.append(m.group(1))
     return files
+
+
+def patch_files(patch):
+    """(every path one patch changes, adds or deletes; the paths it adds)"""
+    files, new, cur = [], set(), None
+    for line in open(patch, errors='replace'):
+        m = re.match(r'^diff --git a/(\S+) b/(\S+)', line)
+        if m:
+            cur = m.group(2)
+            files += [x for x in m.groups() if x not in files]
+        elif line.startswith('new file mode') and cur:
+            new.add(cur)
+    return files, new
+
+
+def affects_build(patch, obj):
+    """Whether a patch changes anything this arch's build compiles: a
+    header, a Kconfig or Makefile, a new file, or a .c file whose object
+    this configuration builds.  A patch that does not leaves the build as
+    the previous patch left it."""
+    files, new = patch_files(patch)
+    for f in files:
+        if f.startswith(('Documentation/', 'tools/')) or f == 'MAINTAINERS':
+            continue
+        if (f.endswith('.c') and f not in new and
+                not os.path.exists(os.path.join(obj, f[:-2] + '.o'))):
+            continue
+        return True
+    return False
+
+
+def uapi_headers(files):
+    return [f for f in files
+            if f.startswith('include/uapi/') and f.endswith('.h')]
+
+
+def uapi_check(arch, obj, headers, log):
+    """Each uapi header the series touches, installed by 'make headers',
+    compiles on its own (twice: the include guard) and passes
+    headers_check.pl, as CONFIG_UAPI_HEADER_TEST checks every header."""
+    if not headers:
+        return []
+    run(kbuild.make_cmd(arch, STEP_TREE, obj, 'headers'), log=log,
+        env=kbuild.make_env())
+    inc = os.path.join(obj, 'usr', 'include')
+    problems = []
+    for h in headers:
+        path = os.path.join(inc, h[len('include/uapi/'):])
+        if not os.path.exists(path):
+            problems.append(f'{h}: not installed by make headers')
+            continue
+        for cmd in ([f'{arch.cross_compile}gcc', '-std=c90', '-Wall',
+                     '-Werror=implicit-function-declaration', '-I', inc,
+                     '-I', os.path.join(STEP_TREE, 'usr', 'dummy-include'),
+                     '-fsyntax-only', '-x', 'c', '/dev/null',
+                     '-include', path, '-include', path],
+                    ['perl', os.path.join(STEP_TREE, 'usr', 'include',
+                                          'headers_check.pl'),
+                     inc, arch.srcarch, path]):
+            p = subprocess.run(cmd, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+            if p.returncode or p.stdout.strip():
+                problems.append(f'{h}: {" ".join(cmd[:1])}: '
+                                f'{p.stdout.strip() or p.returncode}')
+    return problems
 
 
 def step_tree():
@@ -135,12 +200,13 @@ def sparse_w1(arch, obj, files, log):
     return p.stdout.splitlines()
 
 
-def static_checks(arch, obj, files, log, when):
-    """(sparse + W=1 warnings, coccicheck reports) for the given files."""
-    with step(f'hygiene: {arch.name} sparse, W=1 and coccicheck on '
-              f'{len(files)} files {when}'):
+def static_checks(arch, obj, files, cocci_files, log, when):
+    """(sparse + W=1 warnings for files, coccicheck reports for
+    cocci_files)."""
+    with step(f'hygiene: {arch.name} sparse and W=1 on {len(files)} files, '
+              f'coccicheck on {len(cocci_files)}, {when}'):
         return (warnings(sparse_w1(arch, obj, files, log)),
-                warnings(coccicheck(arch, obj, files, log)))
+                warnings(coccicheck(arch, obj, cocci_files, log)))
 
 
 def first_error_in(text):
@@ -203,13 +269,19 @@ def arch_check_names(a, names):
             [f'build: {n} on {a}' for n in names],
             [f'sparse (C=2) and W=1 on {a}: no new warnings in the touched '
              'files', f'coccicheck on {a}: no new warnings in the touched '
-             'files'])
+             'files', f'uapi: the headers the series touches compile on '
+             f'their own on {a}'])
 
 
-def arch_checks(s, arch, commits, names, dirs, files, log):
-    """Base build, baseline warnings, per-patch builds, new warnings."""
+def arch_checks(s, arch, commits, patches, dirs, files, cocci_done, log):
+    """Base build, baseline warnings, per-patch builds, new warnings.
+
+    coccicheck reads the source, not the configuration: each file is
+    checked on the first arch that compiles it, and added to cocci_done.
+    """
     obj = step_obj(arch)
     a = arch.name
+    names = [os.path.basename(p) for p in patches]
     _, _, patch_checks, compare = arch_check_names(a, names)
     try:
         git(STEP_TREE, 'checkout', '-q', '--detach', 'base')
@@ -220,33 +292,50 @@ def arch_checks(s, arch, commits, names, dirs, files, log):
         s.check(f'build: base on {a}', False, e)
         return s.not_run([f'sparse, W=1, coccicheck baseline on {a}'] +
                          patch_checks + compare, f'base does not build: {e}')
+    # the files this arch checks with coccicheck, decided up front so that
+    # base and head look at the same ones
+    mine = [f for f in files if f.endswith('.c') and f not in cocci_done]
     try:
         cfiles = [f for f in files
                   if os.path.exists(os.path.join(STEP_TREE, f))]
-        base_warn = static_checks(arch, obj, compiled(obj, cfiles), log,
+        comp = compiled(obj, cfiles)
+        base_warn = static_checks(arch, obj, comp,
+                                  [f for f in comp if f in mine], log,
                                   'at base')
         s.check(f'sparse, W=1, coccicheck baseline on {a}', True)
     except Failure as e:
         s.check(f'sparse, W=1, coccicheck baseline on {a}', False, e)
         base_warn = None
-    for i, (c, n) in enumerate(zip(commits, names)):
+    for i, (c, p) in enumerate(zip(commits, patches)):
         try:
             git(STEP_TREE, 'checkout', '-q', '--detach', c)
-            with step(f'hygiene: {a} build after {n}'):
+            if not affects_build(p, obj):
+                s.check(patch_checks[i], True)
+                say(f'       (it changes nothing that {a} builds)')
+                continue
+            with step(f'hygiene: {a} build after {names[i]}'):
                 build_step(arch, obj, dirs, log)
             s.check(patch_checks[i], True)
         except Failure as e:
             s.check(patch_checks[i], False, e)
             return s.not_run(patch_checks[i + 1:] + compare,
-                             f'{n} does not build on {a}')
-    if base_warn is None:
-        return s.not_run(compare, f'no baseline on {a} to compare with')
-    comp = compiled(obj, files)
+                             f'{names[i]} does not build on {a}')
     try:
-        head_warn = static_checks(arch, obj, comp, log, 'with the series')
+        bad = uapi_check(arch, obj, uapi_headers(files), log)
+        s.check(compare[2], not bad, '\n'.join(bad))
     except Failure as e:
-        return s.not_run(compare, e)
-    for i, name in enumerate(compare):
+        s.check(compare[2], False, e)
+    if base_warn is None:
+        return s.not_run(compare[:2], f'no baseline on {a} to compare with')
+    head_comp = compiled(obj, files)
+    cocci = [f for f in head_comp if f in mine]
+    try:
+        head_warn = static_checks(arch, obj, head_comp, cocci, log,
+                                  'with the series')
+    except Failure as e:
+        return s.not_run(compare[:2], e)
+    cocci_done.update(cocci)
+    for i, name in enumerate(compare[:2]):
         new = new_warnings(base_warn[i], head_warn[i])
         s.check(name, not new, '\n'.join(f'{f}: {k}: {m}' for f, k, m in new)
                 + f'\n(log: {log})')
@@ -279,8 +368,9 @@ def t_hygiene(s):
     log = os.path.join(LOGS, 'hygiene.log')
     if os.path.exists(log):
         os.remove(log)
+    cocci_done = set()
     for arch in arches.ARCHES.values():
-        arch_checks(s, arch, commits, names, dirs, files, log)
+        arch_checks(s, arch, commits, patches, dirs, files, cocci_done, log)
     name = 'kernel-doc -Wall: no new warnings in the touched files'
     try:
         git(STEP_TREE, 'checkout', '-q', '--detach', 'base')
