@@ -10,6 +10,8 @@ KUNIT ?=
 # space-separated KEY=VALUE: bed.KEY=VALUE on the guest's command line
 PARAM ?=
 BED := python3 -m bed
+# BASE=1, KUNIT=1: yes; unset, 0 or anything else: no
+yes = $(filter 1 y yes,$(1))
 
 # 'make ARCH=arm64' must not leak into the kernel's own make
 unexport ARCH
@@ -17,7 +19,7 @@ unexport ARCH
 .PHONY: demo check deps tree export kernel base-kernel vm shell list clean
 
 demo:
-	@$(BED) demo --arch $(ARCH) $(if $(MODE),--mode $(MODE)) $(if $(BASE),--base)
+	@$(BED) demo --arch $(ARCH) $(if $(MODE),--mode $(MODE)) $(if $(call yes,$(BASE)),--base)
 
 check:
 	@$(BED) check $(if $(T),-k $(T))
@@ -42,10 +44,12 @@ base-kernel:
 
 vm:
 	@$(BED) vm --arch $(ARCH) --scenario $(SCENARIO) $(if $(MODE),--mode $(MODE)) \
-		$(if $(BASE),--base) $(if $(KUNIT),--kunit) $(foreach p,$(PARAM),--param $(p))
+		$(if $(call yes,$(BASE)),--base) $(if $(call yes,$(KUNIT)),--kunit) \
+		$(foreach p,$(PARAM),--param $(p))
 
 shell:
-	@$(BED) vm --arch $(ARCH) --scenario shell $(if $(MODE),--mode $(MODE)) $(if $(BASE),--base)
+	@$(BED) vm --arch $(ARCH) --scenario shell $(if $(MODE),--mode $(MODE)) \
+		$(if $(call yes,$(BASE)),--base)
 
 clean:
 	rm -rf build/out build/logs

@@ -21,7 +21,11 @@ def cmd_vm(a):
     interactive = a.scenario == 'shell'
     params = dict(x.split('=', 1) for x in a.param)
     extra = ()
-    if a.scenario == 'storm' and mode.storm:
+    if a.scenario == 'storm':
+        if not mode.storm:
+            raise Failure(f'IOMMU mode {mode.name} has no storm shape; modes '
+                          'with one: ' + ', '.join(
+                              m.name for m in modes.MODES if m.storm))
         params = {**storm.params(mode), **params}
         extra = storm.STORM_QEMU
     r = chain.Chain().vm(flavour_of(a), arch, mode, a.scenario,
@@ -85,6 +89,11 @@ def main():
             if a.list:
                 for name, _ in all_groups():
                     say(name)
+                say('\nIOMMU modes (MODE=): ' + ', '.join(
+                    f'{m.name} on {"/".join(m.arches)}' for m in modes.MODES))
+                say('kernel flavours (FLAVOUR=):')
+                for f in flavours.FLAVOURS.values():
+                    say(f'  {f.name}: {f.about}')
                 return 0
             deps.ensure_packages()
             return runner.main(all_groups(), a.select)

@@ -3,6 +3,8 @@ VM, each step done once per command, for a kernel flavour and an arch.
 'make check' and 'make demo' share it.
 """
 
+import traceback
+
 from . import kbuild, tree, vm
 from .common import Failure
 
@@ -12,12 +14,18 @@ class Chain:
         self.memo = {}
 
     def once(self, key, fn):
-        """fn() once; a failure is remembered and raised again."""
+        """fn() once; a failure is remembered and raised again.  Any other
+        exception (a tool missing, a file unreadable) becomes a Failure
+        too, so that the checks waiting on this step count as not run."""
         if key not in self.memo:
             try:
                 self.memo[key] = (True, fn())
             except Failure as e:
                 self.memo[key] = (False, e)
+            except Exception as e:
+                self.memo[key] = (False, Failure(
+                    f'{type(e).__name__}: {e}\n' +
+                    ''.join(traceback.format_exc().splitlines(True)[-6:])))
         ok, val = self.memo[key]
         if not ok:
             raise val
@@ -28,7 +36,10 @@ class Chain:
         return self.once('tree', lambda: tree.prepare(as_is=True))
 
     def kernel(self, flavour, arch):
-        self.tree()
+        if flavour.tree == 'series':
+            self.tree()
+        # a base flavour needs only tag base, even when the series does not
+        # apply: kbuild.source() makes its worktree
         return self.once(('kernel', flavour.name, arch.name),
                          lambda: kbuild.build_kernel(flavour, arch))
 

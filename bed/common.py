@@ -77,18 +77,22 @@ ERROR_RE = re.compile(r'(\berror\b|\bError\b|ERROR|No such file|not found|'
                       r'[Ff]ailed|[Nn]o .* found|Can\'t locate|Traceback)')
 
 
+def first_error_in(text):
+    """The first line of a command's output that names an error."""
+    for line in text.splitlines():
+        if ERROR_RE.search(line) and not line.startswith('$ '):
+            return line.strip()
+    return ''
+
+
 def first_error(log, start=0):
     """The first line of log (from byte offset start) that names an error."""
     try:
         with open(log, errors='replace') as f:
             f.seek(start)
-            lines = f.read().splitlines()
+            return first_error_in(f.read())
     except OSError:
         return ''
-    for line in lines:
-        if ERROR_RE.search(line) and not line.startswith('$ '):
-            return line.strip()
-    return ''
 
 
 def run(cmd, log=None, cwd=None, env=None, check=True, timeout=None,

@@ -10,7 +10,8 @@ TYPES = {'DMA_UNRECOV': 'unrecoverable', 'PAGE_REQ': 'page request'}
 
 def describe_record(names, rec):
     t = names.name('type', rec['type'])
-    kind = TYPES.get(t.split()[0], t)
+    name, _, number = t.partition(' ')
+    kind = f'{TYPES[name]} {number}' if name in TYPES else t
     return (f'{kind}, reason {names.name("reason", rec["reason"])}, '
             f'access {names.name("perm", rec["perm"])}, '
             f'valid {names.name("flags", rec["flags"])}, '

@@ -116,9 +116,12 @@ def configure(arch, tree, obj, frags, log):
     for frag in paths:
         h.update(frag.encode() + open(frag, 'rb').read())
     h.update(tree.encode())
-    # Kconfig changes with the series: configure again when HEAD moves
-    h.update(subprocess.run(['git', '-C', tree, 'rev-parse', 'HEAD'],
-                            stdout=subprocess.PIPE).stdout)
+    # configure again when a Kconfig file changes: in a commit (its blob
+    # id) or in an uncommitted edit
+    for cmd in (['ls-files', '-s', '--', '*Kconfig*'],
+                ['diff', 'HEAD', '--', '*Kconfig*']):
+        h.update(subprocess.run(['git', '-C', tree, *cmd],
+                                stdout=subprocess.PIPE).stdout)
     stamp = os.path.join(obj, '.bed-config')
     if (os.path.exists(stamp) and open(stamp).read() == h.hexdigest() and
             os.path.exists(os.path.join(obj, '.config'))):

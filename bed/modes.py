@@ -103,7 +103,8 @@ CONFIG_ARM_SMMU_V3_KUNIT_TEST=y
         # QEMU's SMMUv3 records one event per 4-byte access
         fault_unit=4,
         storm=Storm(length=4092, count=10),
-        kunit_suites=('arm-smmu-v3-kunit-test',),
+        kunit_suites=('arm-smmu-v3-kunit-test',
+                      'arm-smmu-v3-fault-kunit-test'),
     ),
 ]
 

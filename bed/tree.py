@@ -55,9 +55,21 @@ def tarball_version(tree):
     return ver + (v['EXTRAVERSION'].group(1) if v['EXTRAVERSION'] else '')
 
 
-def debian_version():
+def installed_version():
+    """The Debian version of linux-source-6.12 installed now."""
     return capture(['dpkg-query', '-W', '-f=${Version}', SOURCE_PACKAGE],
                    check=False).strip()
+
+
+BASE_SUBJECT = re.compile(r'^Linux (\S+) \(Debian \S+ (\S+)\)$')
+
+
+def tree_base(tree=TREE):
+    """(kernel version, Debian version) of the tarball the tree's base
+    commit was made from, as its subject records them."""
+    m = BASE_SUBJECT.match(git(tree, 'log', '-1', '--format=%s', 'base',
+                               check=False).strip())
+    return (m.group(1), m.group(2)) if m else (tarball_version(tree), '?')
 
 
 BASE_LINE = re.compile(r'^base: Linux (\S+) as shipped by Debian \S+ (\S+)$',
@@ -77,20 +89,23 @@ def recorded_base():
 
 def base_summary():
     """One line: what the tree's base is, and what the series expects."""
-    have = (tarball_version(TREE) if has_base(TREE) else '?',
-            debian_version() or '?')
+    have = tree_base() if has_base(TREE) else ('?', '?')
     line = f'base: Linux {have[0]} (Debian {SOURCE_PACKAGE} {have[1]})'
     want = recorded_base()
     if want and want != have:
         line += (f'; the series was written against {want[0]} '
                  f'(Debian {want[1]})')
+    installed = installed_version()
+    if has_base(TREE) and installed and installed != have[1]:
+        line += (f'; Debian {installed} is installed now: rm -rf build/linux '
+                 'build/wt to move to it (see README.md)')
     return line
 
 
 def moved_base_message():
     """Why the series may not apply: Debian serves another 6.12.y."""
     want = recorded_base()
-    have = (tarball_version(TREE), debian_version())
+    have = tree_base()
     if not want or want == have:
         return ''
     return (f'The series was written against Linux {want[0]} (Debian '
@@ -116,7 +131,7 @@ def _create_base(tree):
         os.makedirs(tree)
         run(['tar', '-xJf', TARBALL, '-C', tree, '--strip-components=1'],
             log=log)
-    ver, deb = tarball_version(tree), debian_version()
+    ver, deb = tarball_version(tree), installed_version()
     want = recorded_base()
     if want and want != (ver, deb):
         say(f'warning: the series was written against Linux {want[0]} '
@@ -142,12 +157,19 @@ def apply_series(tree, patches=None):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)
         if r.returncode:
-            subprocess.run(['git', '-C', tree, 'am', '--abort'],
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            # leave the tree at base, not half applied, so that the next
+            # run starts again instead of taking it for someone's work
+            for cmd in (['am', '--abort'], ['reset', '-q', '--hard', 'base']):
+                subprocess.run(['git', '-C', tree, *cmd],
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
             moved = moved_base_message()
+            # git am's own hints (--continue, --skip) do not apply: the
+            # run was aborted
+            why = [x for x in r.stdout.splitlines()
+                   if x.startswith(('error:', 'Patch failed'))]
             raise Failure(f'patch does not apply: {os.path.basename(p)}\n'
-                          + r.stdout.strip()
+                          + '\n'.join(why)
                           + (f'\n{moved}' if moved else ''))
 
 
@@ -179,12 +201,15 @@ def prepare(force=False, as_is=False):
             f'({"uncommitted edits" if dirty else "commits differ"}).\n'
             'Run "make export" to keep it, or "make tree FORCE=1" to '
             'throw it away and re-apply patches/.')
-    with step(f'applying {len(want)} patches from patches/'):
-        git(TREE, 'am', '--abort', check=False)
-        git(TREE, 'reset', '-q', '--hard', 'base')
-        apply_series(TREE)
-    with open(marker, 'w') as f:
-        f.write('\n'.join(tree_ids()))
+    try:
+        with step(f'applying {len(want)} patches from patches/'):
+            git(TREE, 'am', '--abort', check=False)
+            git(TREE, 'reset', '-q', '--hard', 'base')
+            apply_series(TREE)
+    finally:
+        # what is applied now (nothing, after a patch failed) is ours
+        with open(marker, 'w') as f:
+            f.write('\n'.join(tree_ids()))
 
 
 def base_worktree():
@@ -227,8 +252,9 @@ def untracked(tree=TREE):
     invisible to 'git status' and 'git add -A'.  O= builds leave the source
     tree clean, so anything listed here was made by hand.
     """
-    return git(tree, 'ls-files', '--others', '--ignored',
-               '--exclude-standard').split()
+    return [f for f in git(tree, 'ls-files', '--others', '--ignored',
+                           '--exclude-standard').split()
+            if '__pycache__/' not in f and not f.endswith('.pyc')]
 
 
 def export():
@@ -261,8 +287,8 @@ def export():
              f'{blurb}\n'
              f'{shortlog}'
              f'{stat}\n'
-             f'base: Linux {tarball_version(TREE)} as shipped by Debian '
-             f'{SOURCE_PACKAGE} {debian_version()}\n')
+             f'base: Linux {tree_base()[0]} as shipped by Debian '
+             f'{SOURCE_PACKAGE} {tree_base()[1]}\n')
     with open(os.path.join(PATCHES, COVER), 'w') as f:
         f.write(cover)
     with open(os.path.join(TREE, '.git', APPLIED), 'w') as f:

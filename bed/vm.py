@@ -82,6 +82,9 @@ class Run:
             text = open(self.results_log, errors='replace').read()
         except OSError:
             text = ''
+        if 'BED-BEGIN' not in text:
+            # /init found no virtio console and wrote to the serial one
+            text = self.console_text
         in_dmesg = False
         for line in text.replace('\r', '').split('\n'):
             if line == 'BED-DMESG-BEGIN':
@@ -95,7 +98,10 @@ class Run:
                 if parts:
                     self.results.append((parts[0], parts[1:]))
             elif line.startswith('BED-END '):
-                self.rc = int(line.split()[1])
+                try:
+                    self.rc = int(line.split()[1])
+                except (IndexError, ValueError):
+                    pass
 
     def kernel_log(self):
         """The whole kernel log: the dump if the scenario got that far,
@@ -122,6 +128,19 @@ class Run:
                     if event in line]
         except OSError:
             return []
+
+    def last_words(self):
+        """The first problem in the kernel log and its last lines."""
+        problems = self.kernel_problems()
+        tail = [x for x in self.kernel_log() if x.strip()][-6:]
+        out = [f'    first problem: {problems[0].strip()}'] if problems else []
+        out.append('    last kernel lines:')
+        out += [f'      | {x}' for x in tail] or ['      (none)']
+        return '\n'.join(out)
+
+    def timeouts(self):
+        """What the scenario waited for in vain (its 'timeout' results)."""
+        return [' '.join(v) for v in self.result('timeout')]
 
     def kernel_problems(self):
         return [line for line in self.kernel_log() if PROBLEM_RE.search(line)]
@@ -182,10 +201,7 @@ def run_vm(flavour, arch, mode, scenario, kernel, initrd, params=None,
               'no result (crashed?)')
     say(f'    vm {name}: {status} after {fmt_secs(r.seconds)} '
         f'(logs: {logdir})')
-    if r.rc is None and not r.timed_out:
-        tail = [x for x in r.kernel_log() if x.strip()][-5:]
-        if tail:
-            say('    last kernel lines:\n' +
-                '\n'.join(f'      | {x}' for x in tail))
+    if r.rc is None:
+        say(r.last_words())
     return r
 

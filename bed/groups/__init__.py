@@ -29,8 +29,11 @@ def boot(s, arch, mode, scenario, **kw):
 def vm_checks(label):
     """The checks every VM run must pass."""
     def ran(r):
-        return (not r.timed_out and r.rc == 0,
-                f'timed out={r.timed_out} scenario rc={r.rc}\n{r.where()}')
+        waited = r.timeouts()
+        return (not r.timed_out and r.rc == 0 and not waited,
+                f'timed out={r.timed_out} scenario rc={r.rc}' +
+                ''.join(f'\nwaited in vain for: {w}' for w in waited) +
+                f'\n{r.last_words()}\n{r.where()}')
 
     def clean(r):
         problems = r.kernel_problems()
@@ -38,3 +41,15 @@ def vm_checks(label):
     return [(f'{label}: VM ran the scenario and powered off', ran),
             (f'{label}: no warnings, lockdep, KASAN or lockup reports',
              clean)]
+
+
+def scenario_checks(s, label, r, checks):
+    """The VM checks, then checks on what the scenario reported; those
+    count as not run when the scenario never finished."""
+    if isinstance(r, Failure):
+        return s.not_run([n for n, _ in vm_checks(label) + checks], r)
+    s.checks(r, vm_checks(label))
+    if r.rc is None:
+        return s.not_run([n for n, _ in checks],
+                         'the scenario did not finish\n' + r.last_words())
+    s.checks(r, checks)

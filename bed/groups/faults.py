@@ -5,7 +5,7 @@ counts add up against QEMU's own trace.  Scenario tests/scenarios/faults.sh.
 """
 
 from .. import abi, arches, kbuild, klog, modes
-from . import boot, series, vm_checks
+from . import boot, scenario_checks, series
 
 # The scenario's DMAs: (what, IOVA, direction); 'ro' is the page the edu
 # driver mapped read-only.  Then, after unregister, a write to AFTER.
@@ -106,9 +106,8 @@ def checks(label, arch, mode, names):
                 f'fault_records, _dropped, _unknown: {got}; QEMU recorded '
                 f'{qemu}\n{r.where()}')
 
-    out = vm_checks(label) + [
-        (f'{label}: edu driver registered a device fault handler',
-         registered)]
+    out = [(f'{label}: edu driver registered a device fault handler',
+            registered)]
     for i, (what, _, rw, reason) in enumerate(
             (w, i, rw, why) for (w, i, rw), why in zip(DMAS, mode.reasons)):
         out.append((f'{label}: handler got the {what} as one record: '
@@ -135,7 +134,7 @@ def group(arch, mode):
     def t(s):
         r = boot(s, arch, mode, 'faults')
         names = abi.Abi(kbuild.source(series()))
-        s.checks(r, checks(label, arch, mode, names))
+        scenario_checks(s, label, r, checks(label, arch, mode, names))
     return label, t
 
 

@@ -15,8 +15,8 @@ import re
 import subprocess
 
 from .. import arches, flavours, kbuild, tree
-from ..common import (LOGS, OUT, STEP_TREE, TREE, Failure, clean_env, git,
-                      run, say, step)
+from ..common import (LOGS, OUT, STEP_TREE, TREE, Failure, clean_env,
+                      first_error_in, git, run, say, step)
 
 TEXT_EXT = ('.c', '.h')
 WARN_RE = re.compile(r'^(?:\.\./)*(?:wt/step/)?(\S+?):(\d+):(?:(\d+)[:-]'
@@ -24,20 +24,10 @@ WARN_RE = re.compile(r'^(?:\.\./)*(?:wt/step/)?(\S+?):(\d+):(?:(\d+)[:-]'
                      r'CHECK|INFO)\b:?\s*(.*)$')
 
 
-def touched_files(patches):
-    """Paths the series adds or modifies (deleted files left out)."""
-    files = []
-    for p in patches:
-        for line in open(p, errors='replace'):
-            m = re.match(r'^\+\+\+ b/(\S+)', line)
-            if m and m.group(1) not in files:
-                files.append(m.group(1))
-    return files
-
-
 def patch_files(patch):
-    """(every path one patch changes, adds or deletes; the paths it adds)"""
-    files, new, cur = [], set(), None
+    """(every path one patch changes, adds or deletes; the paths it adds;
+    the paths it deletes)"""
+    files, new, gone, cur = [], set(), set(), None
     for line in open(patch, errors='replace'):
         m = re.match(r'^diff --git a/(\S+) b/(\S+)', line)
         if m:
@@ -45,22 +35,41 @@ def patch_files(patch):
             files += [x for x in m.groups() if x not in files]
         elif line.startswith('new file mode') and cur:
             new.add(cur)
-    return files, new
+        elif line.startswith('deleted file mode') and cur:
+            gone.add(cur)
+    return files, new, gone
+
+
+def touched_files(patches):
+    """Paths the series adds or modifies and still has at its end."""
+    files, gone = [], set()
+    for p in patches:
+        changed, new, deleted = patch_files(p)
+        gone = (gone | deleted) - new
+        files += [f for f in changed if f not in files]
+    return [f for f in files if f not in gone]
 
 
 def affects_build(patch, obj):
-    """Whether a patch changes anything this arch's build compiles: a
-    header, a Kconfig or Makefile, a new file, or a .c file whose object
-    this configuration builds.  A patch that does not leaves the build as
-    the previous patch left it."""
-    files, new = patch_files(patch)
+    """Whether a patch changes anything this arch's build compiles: a new
+    file, a Kconfig file, a header under include/, a .c file whose object
+    this configuration builds, or a local header or Makefile in a directory
+    it builds objects in.  A patch that does not leaves the build as the
+    previous patch left it."""
+    files, new, _ = patch_files(patch)
     for f in files:
         if f.startswith(('Documentation/', 'tools/')) or f == 'MAINTAINERS':
             continue
-        if (f.endswith('.c') and f not in new and
-                not os.path.exists(os.path.join(obj, f[:-2] + '.o'))):
+        if f in new or 'Kconfig' in f or f.startswith('include/'):
+            return True
+        if f.endswith('.c'):
+            if os.path.exists(os.path.join(obj, f[:-2] + '.o')):
+                return True
             continue
-        return True
+        # a local header or Makefile matters where its directory builds
+        d = os.path.join(obj, os.path.dirname(f))
+        if os.path.isdir(d) and any(x.endswith('.o') for x in os.listdir(d)):
+            return True
     return False
 
 
@@ -158,9 +167,24 @@ def step_obj(arch):
 def build_step(arch, obj, dirs, log):
     frags = kbuild.fragments(flavours.get(flavours.DEFAULT), arch)
     kbuild.configure(arch, STEP_TREE, obj, frags, log)
-    for d in dirs:
-        run(kbuild.make_cmd(arch, STEP_TREE, obj, d), log=log,
-            env=kbuild.make_env())
+    run(kbuild.make_cmd(arch, STEP_TREE, obj, *dirs), log=log,
+        env=kbuild.make_env())
+
+
+def patch_dirs(patch, dirs):
+    """The directories of dirs a patch needs rebuilt: those holding what it
+    changes, or all of them when it changes something outside them (a
+    header under include/, say)."""
+    files, _, _ = patch_files(patch)
+    mine = []
+    for f in files:
+        if f.startswith(('Documentation/', 'tools/')) or f == 'MAINTAINERS':
+            continue
+        under = [d for d in dirs if f.startswith(d)]
+        if not under:
+            return dirs
+        mine += [d for d in under if d not in mine]
+    return mine or dirs
 
 
 def warnings(lines):
@@ -209,14 +233,6 @@ def static_checks(arch, obj, files, cocci_files, log, when):
                 warnings(coccicheck(arch, obj, cocci_files, log)))
 
 
-def first_error_in(text):
-    from ..common import ERROR_RE
-    for line in text.splitlines():
-        if ERROR_RE.search(line):
-            return line.strip()
-    return '(no error line; see the log)'
-
-
 def kernel_doc(files):
     """kernel-doc -none -Wall output for files; Failure if the tool fails
     (with -none it exits 0 whatever it warns about)."""
@@ -255,12 +271,18 @@ def coccicheck(arch, obj, files, log):
             if re.match(r'^\S+:\d+:\d+-\d+: ', line)]
 
 
+KDOC = 'kernel-doc -Wall: no new warnings in the touched files'
+
+
 def cover_letter_check():
     """The cover letter's base line names the tarball being built."""
     want = tree.recorded_base()
-    have = (tree.tarball_version(TREE), tree.debian_version())
-    return (want == have, f'cover letter says {want}; the tree is Linux '
-            f'{have[0]} from Debian {have[1]}. ' + tree.moved_base_message())
+    have = tree.tree_base()
+    said = (f'Linux {want[0]} (Debian {want[1]})' if want else
+            'nothing: no cover letter, or no "base:" line in it')
+    return (want == have, f'the cover letter names {said}; the tree is '
+            f'Linux {have[0]} (Debian {have[1]}). ' +
+            tree.moved_base_message())
 
 
 def arch_check_names(a, names):
@@ -313,8 +335,10 @@ def arch_checks(s, arch, commits, patches, dirs, files, cocci_done, log):
                 s.check(patch_checks[i], True)
                 say(f'       (it changes nothing that {a} builds)')
                 continue
-            with step(f'hygiene: {a} build after {names[i]}'):
-                build_step(arch, obj, dirs, log)
+            pdirs = patch_dirs(p, dirs)
+            with step(f'hygiene: {a} build of {" ".join(pdirs)} after '
+                      f'{names[i]}'):
+                build_step(arch, obj, pdirs, log)
             s.check(patch_checks[i], True)
         except Failure as e:
             s.check(patch_checks[i], False, e)
@@ -342,9 +366,14 @@ def arch_checks(s, arch, commits, patches, dirs, files, cocci_done, log):
 
 
 def t_hygiene(s):
-    s.chain.tree()
     patches = tree.series()
     names = [os.path.basename(p) for p in patches]
+    try:
+        s.chain.tree()
+    except Failure as e:
+        # the series does not apply: say so below, from the base
+        if not tree.has_base(TREE):
+            return s.not_run(all_check_names(names), e)
     ok, detail = cover_letter_check()
     s.check('cover letter: its base line names the tarball being built', ok,
             detail)
@@ -353,12 +382,8 @@ def t_hygiene(s):
         s.check('series: the patches apply to base with git am', True)
     except Failure as e:
         s.check('series: the patches apply to base with git am', False, e)
-        later = [f'checkpatch --strict: {n}' for n in names]
-        for arch in arches.ARCHES.values():
-            b, bl, per, cmp = arch_check_names(arch.name, names)
-            later += [b, bl, *per, *cmp]
-        later.append('kernel-doc -Wall: no new warnings in the touched files')
-        return s.not_run(later, 'the series does not apply')
+        return s.not_run(all_check_names(names)[2:],
+                         'the series does not apply')
     for p in patches:
         bad = checkpatch(p)
         s.check(f'checkpatch --strict: {os.path.basename(p)}', not bad,
@@ -371,7 +396,7 @@ def t_hygiene(s):
     cocci_done = set()
     for arch in arches.ARCHES.values():
         arch_checks(s, arch, commits, patches, dirs, files, cocci_done, log)
-    name = 'kernel-doc -Wall: no new warnings in the touched files'
+    name = KDOC
     try:
         git(STEP_TREE, 'checkout', '-q', '--detach', 'base')
         base_doc = warnings(kernel_doc(files))
@@ -382,6 +407,18 @@ def t_hygiene(s):
         return s.not_run([name], e)
     new = new_warnings(base_doc, head_doc)
     s.check(name, not new, '\n'.join(f'{f}: {m}' for f, _, m in new))
+
+
+def all_check_names(names):
+    """Every check of the group, in order."""
+    out = ['cover letter: its base line names the tarball being built',
+           'series: the patches apply to base with git am']
+    out += [f'checkpatch --strict: {n}' for n in names]
+    for arch in arches.ARCHES.values():
+        b, bl, per, cmp = arch_check_names(arch.name, names)
+        out += [b, bl, *per, *cmp]
+    out.append(KDOC)
+    return out
 
 
 def groups():

@@ -1,7 +1,7 @@
 """Groups 'kunit-<arch>': KUnit at boot in the series kernel, parsed with
 the tree's own 'kunit.py parse'.  Every case counts; the suites the series
 and the arch's IOMMU modes name must run.  Run one suite by hand with
-'make vm SCENARIO=boot KUNIT=1 CMDLINE=kunit.filter_glob=<suite>'.
+'make vm SCENARIO=boot KUNIT=1 PARAM=kunit.filter_glob=<suite>'.
 """
 
 import json
@@ -31,7 +31,8 @@ def parse(r):
     js = os.path.join(r.logdir, 'kunit.json')
     tool = os.path.join(kbuild.source(series()),
                         'tools/testing/kunit/kunit.py')
-    p = subprocess.run(['python3', tool, 'parse', f'--json={js}', log],
+    # -B: no __pycache__ in the kernel tree, which would look like an edit
+    p = subprocess.run(['python3', '-B', tool, 'parse', f'--json={js}', log],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True)
     with open(os.path.join(r.logdir, 'kunit-parse.log'), 'w') as f:
@@ -52,16 +53,19 @@ def group(arch):
     for m in modes.for_arch(arch.name):
         required += [x for x in m.kunit_suites if x not in required]
 
+    suite_checks = [f'{label}: suite {x} ran' for x in required]
+    parsed = f'{label}: kunit.py parse reports success'
+
     def t(s):
         r = boot(s, arch, modes.default(arch.name), 'boot', kunit=True)
         if isinstance(r, Exception):
             return s.not_run([n for n, _ in vm_checks(label)] +
-                             [f'{label}: suite {x} ran' for x in required],
-                             r)
+                             suite_checks + [parsed], r)
         s.checks(r, vm_checks(label))
         cases, out, rc = parse(r)
         if cases is None:
-            return s.check(f'{label}: kunit.py parse', False, out[-2000:])
+            s.not_run(suite_checks, 'kunit.py parse wrote no results')
+            return s.check(parsed, False, out[-2000:])
         suites = {name.split('.')[0] for name, _ in cases}
         for req in required:
             s.check(f'{label}: suite {req} ran', req in suites,
@@ -69,8 +73,7 @@ def group(arch):
         for name, status in cases:
             s.check(f'{label}: {name}', status in ('PASS', 'SKIP'),
                     f'status {status}; see {r.logdir}/kunit-parse.log')
-        s.check(f'{label}: kunit.py parse reports success', rc == 0,
-                out[-2000:])
+        s.check(parsed, rc == 0, out[-2000:])
         # benchmarks print, they never pass or fail
         for line in r.kernel_log():
             if ' bench: ' in line:

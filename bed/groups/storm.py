@@ -5,7 +5,7 @@ recorded must be delivered to the handler or counted as dropped.
 """
 
 from .. import arches, modes
-from . import boot, vm_checks
+from . import boot, scenario_checks
 from .faults import counter
 
 # edu's DMA completes 100 ms of virtual time after it starts; with icount
@@ -35,7 +35,7 @@ def checks(label, mode):
         records = counter(r, 'fault_records')
         return records == qemu, f'fault_records {records}, QEMU {qemu}'
 
-    out = vm_checks(label) + [
+    out = [
         (f'{label}: QEMU recorded every fault of the storm', recorded),
         (f'{label}: delivered + dropped = recorded by QEMU', delivered)]
     if mode.counters:
@@ -56,7 +56,7 @@ def group(arch, mode):
     def t(s):
         r = boot(s, arch, mode, 'storm', params=params(mode),
                  qemu_extra=STORM_QEMU)
-        s.checks(r, checks(label, mode))
+        scenario_checks(s, label, r, checks(label, mode))
         if not isinstance(r, Exception):
             s.measure(label, f'{len(r.trace_lines(mode.trace))} faults, VM '
                       f'boot to power-off {r.seconds:.0f} s')
