@@ -54,13 +54,15 @@ VTD_SERIES_KCONFIG = '''
 CONFIG_INTEL_IOMMU_FAULT_KUNIT_TEST=y
 '''
 
-MODES = [
-    Mode(
-        name='vtd-legacy',
+
+def vtd(name, device, storm=None):
+    """A VT-d mode: QEMU's intel-iommu with the given -device value."""
+    return Mode(
+        name=name,
         arches=('x86_64',),
         kconfig=VTD_KCONFIG,
         qemu_machine='',
-        qemu_args=('-device', 'intel-iommu'),
+        qemu_args=('-device', device),
         trace='vtd_frr_new',
         log_parser='dmar',
         # second-level entries have no present bit: a hole faults as a
@@ -68,24 +70,17 @@ MODES = [
         reasons=('PERMISSION', 'PERMISSION', 'PERMISSION'),
         # QEMU keeps one fault record per DMA transfer
         fault_unit=0,
-        storm=Storm(length=4, count=10000),
+        storm=storm,
         series_kconfig=VTD_SERIES_KCONFIG,
+        # the series' VT-d decoder suite (x86 only), run in kunit-x86_64
         kunit_suites=('intel-iommu-fault',),
         counters=True,
-    ),
-    Mode(
-        name='vtd-scalable',
-        arches=('x86_64',),
-        kconfig=VTD_KCONFIG,
-        qemu_machine='',
-        qemu_args=('-device', 'intel-iommu,x-scalable-mode=on'),
-        trace='vtd_frr_new',
-        log_parser='dmar',
-        reasons=('PERMISSION', 'PERMISSION', 'PERMISSION'),
-        fault_unit=0,
-        series_kconfig=VTD_SERIES_KCONFIG,
-        counters=True,
-    ),
+    )
+
+
+MODES = [
+    vtd('vtd-legacy', 'intel-iommu', storm=Storm(length=4, count=10000)),
+    vtd('vtd-scalable', 'intel-iommu,x-scalable-mode=on'),
     Mode(
         name='smmuv3',
         arches=('arm64',),

@@ -207,21 +207,28 @@ def compiled(obj, files):
             os.path.exists(os.path.join(obj, f[:-2] + '.o'))]
 
 
-def sparse_w1(arch, obj, files, log):
-    """sparse (C=2) and W=1 output for the given .c files."""
+def make_objects(arch, obj, files, log, what, *args):
+    """make the objects of the given .c files with extra make arguments
+    (a checker); returns the output, also appended to log."""
     if not files:
-        return []
+        return ''
     targets = [f[:-2] + '.o' for f in files]
-    p = subprocess.run(kbuild.make_cmd(arch, STEP_TREE, obj, 'C=2', 'W=1',
+    p = subprocess.run(kbuild.make_cmd(arch, STEP_TREE, obj, *args,
                                        *targets),
                        env=kbuild.make_env(), stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True)
     with open(log, 'a') as f:
         f.write(p.stdout)
     if p.returncode:
-        raise Failure(f'sparse/W=1 build failed: {first_error_in(p.stdout)}'
-                      f' (log: {log})')
-    return p.stdout.splitlines()
+        raise Failure(f'{what} failed to run: {first_error_in(p.stdout)} '
+                      f'(log: {log})')
+    return p.stdout
+
+
+def sparse_w1(arch, obj, files, log):
+    """sparse (C=2) and W=1 output for the given .c files."""
+    return make_objects(arch, obj, files, log, 'sparse/W=1 build', 'C=2',
+                        'W=1').splitlines()
 
 
 def static_checks(arch, obj, files, cocci_files, log, when):
@@ -253,21 +260,10 @@ def kernel_doc(files):
 
 
 def coccicheck(arch, obj, files, log):
-    if not files:
-        return []
-    targets = [f[:-2] + '.o' for f in files]
-    p = subprocess.run(kbuild.make_cmd(arch, STEP_TREE, obj, 'C=2',
-                                       'CHECK=' + os.path.join(
-                                           STEP_TREE, 'scripts', 'coccicheck'),
-                                       'MODE=report', *targets),
-                       env=kbuild.make_env(), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    with open(log, 'a') as f:
-        f.write(p.stdout)
-    if p.returncode:
-        raise Failure(f'coccicheck failed to run: '
-                      f'{first_error_in(p.stdout)} (log: {log})')
-    return [line for line in p.stdout.splitlines()
+    out = make_objects(arch, obj, files, log, 'coccicheck', 'C=2',
+                       'CHECK=' + os.path.join(STEP_TREE, 'scripts',
+                                               'coccicheck'), 'MODE=report')
+    return [line for line in out.splitlines()
             if re.match(r'^\S+:\d+:\d+-\d+: ', line)]
 
 
