@@ -8,7 +8,7 @@ says 'PERMISSION' and a demo prints names.
 import os
 import re
 
-HEADERS = ('include/linux/iommu.h', 'include/uapi/linux/iommu.h')
+HEADERS = ('include/linux/iommu.h',)
 
 # group -> how its names look in the header
 ENUMS = {'type': 'IOMMU_FAULT_', 'reason': 'IOMMU_FAULT_REASON_'}

@@ -72,16 +72,25 @@ def clean_env(extra=None):
     return env
 
 
-# What a failed command's log line looks like, most telling first
-ERROR_RE = re.compile(r'(\berror\b|\bError\b|ERROR|No such file|not found|'
-                      r'[Ff]ailed|[Nn]o .* found|Can\'t locate|Traceback)')
+# What a failed command's log line looks like: a compiler's or a tool's
+# own error line first, then anything that merely mentions an error
+STRONG_ERROR_RE = re.compile(r'(\berror:|\bERROR:|\bError \d|No such file|'
+                             r'Can\'t locate|Traceback|No OCaml)')
+ERROR_RE = re.compile(r'(\berror\b|\bError\b|ERROR|not found|'
+                      r'[Ff]ailed|[Nn]o .* found)')
+# kbuild's progress lines ('  CC      x.o', '  HDRINST usr/.../error.h')
+# name files, not problems
+KBUILD_QUIET_RE = re.compile(r'^\s+[A-Z][A-Z0-9_\[\] ]*\s{2,}\S')
 
 
 def first_error_in(text):
     """The first line of a command's output that names an error."""
-    for line in text.splitlines():
-        if ERROR_RE.search(line) and not line.startswith('$ '):
-            return line.strip()
+    lines = [x for x in text.splitlines()
+             if not x.startswith('$ ') and not KBUILD_QUIET_RE.match(x)]
+    for pattern in (STRONG_ERROR_RE, ERROR_RE):
+        for line in lines:
+            if pattern.search(line):
+                return line.strip()
     return ''
 
 

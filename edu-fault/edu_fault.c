@@ -19,8 +19,9 @@
  *            so that a DMA write to it is a permission fault.
  *   dma_count (read) number of DMA transfers issued.
  *
- * With the IOMMU device fault API (include/uapi/linux/iommu.h), the driver
- * also registers a fault handler for each device it binds:
+ * With the IOMMU device fault API (a struct iommu_fault that describes
+ * unrecoverable faults, in include/linux/iommu.h), the driver also
+ * registers a fault handler for each device it binds:
  *
  *   fault_handler (read/write) 1 while the handler is registered; write 0
  *            to unregister it and 1 to register it again.
@@ -61,8 +62,8 @@
 #define EDU_BUF_SIZE		0x1000
 #define EDU_DMA_TIMEOUT_US	(20 * USEC_PER_SEC)
 
-/* The fault API's uapi header defines the versioned page response */
-#ifdef IOMMU_PAGE_RESP_VERSION_1
+/* Only the series' fault record describes unrecoverable faults */
+#ifdef IOMMU_FAULT_UNRECOV_ADDR_VALID
 #define EDU_HAVE_FAULT_API	1
 #define EDU_FAULT_LOG		32
 #endif
