@@ -13,7 +13,7 @@ import re
 from .common import CONFIGS
 
 LIST = os.path.join(CONFIGS, 'upstream-commits.txt')
-REF_RE = re.compile(r'(?:^Fixes:\s+|\bcommit\s+)([0-9a-f]{7,40})\s+'
+REF_RE = re.compile(r'(?:^Fixes:\s+|\b[Cc]ommit\s+)([0-9a-f]{7,40})\s+'
                     r'\("(.+?)"\)', re.M | re.S)
 
 
