@@ -93,10 +93,6 @@ static int edu_fault_handler(struct device *dev,
 {
 	struct edu_fault *edu = data;
 
-	/* Page requests belong to the domain (SVA, iommufd) */
-	if (fault->type != IOMMU_FAULT_DMA_UNRECOV)
-		return -EOPNOTSUPP;
-
 	spin_lock(&edu->fault_lock);
 	edu->fault_log[edu->nfaults % EDU_FAULT_LOG] = *fault;
 	edu->fault_dev[edu->nfaults % EDU_FAULT_LOG] = dev;
@@ -145,7 +141,9 @@ static int edu_fault_register(struct edu_fault *edu)
 {
 	int ret;
 
+	/* Page requests stay with the domain (SVA, iommufd) */
 	ret = iommu_register_device_fault_handler(&edu->pdev->dev,
+						  IOMMU_FAULT_KIND_UNRECOV,
 						  edu_fault_handler, edu);
 	if (!ret)
 		edu->handler_registered = true;
