@@ -20,6 +20,9 @@ class Arch:
     busybox_deb: str          # Debian package that ships a static busybox
     edu_slot: str             # PCI slot the edu device is put in
     aux_slot: str             # PCI slot of the results channel (virtio)
+    # PCI slots for PCIe root ports with one more edu device each (groups
+    # that need devices of their own, such as 'context')
+    port_slots: tuple = ('06.0', '07.0')
 
     @property
     def edu_addr(self):

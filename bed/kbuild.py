@@ -109,6 +109,22 @@ def wanted_symbols(frags, tree):
     return want
 
 
+def missing_symbols(obj, frags, tree):
+    """The requested symbols that obj's .config does not have as asked
+    (all of them if there is no .config)."""
+    have = {}
+    try:
+        for line in open(os.path.join(obj, '.config')):
+            m = re.match(r'^(CONFIG_\w+)=(.*)$', line.strip())
+            if m:
+                have[m.group(1)] = m.group(2)
+    except OSError:
+        return ['no .config']
+    return [f'{k}={v} (got {have.get(k, "n")})'
+            for k, v in wanted_symbols(frags, tree).items()
+            if have.get(k, 'n') != v]
+
+
 def configure(arch, tree, obj, frags, log):
     """allnoconfig + fragments; fail if a requested symbol did not stick."""
     paths, _ = frags
@@ -123,8 +139,10 @@ def configure(arch, tree, obj, frags, log):
         h.update(subprocess.run(['git', '-C', tree, *cmd],
                                 stdout=subprocess.PIPE).stdout)
     stamp = os.path.join(obj, '.bed-config')
+    # a make run by hand on another tree state may have dropped symbols
+    # from .config (syncconfig): check them too
     if (os.path.exists(stamp) and open(stamp).read() == h.hexdigest() and
-            os.path.exists(os.path.join(obj, '.config'))):
+            not missing_symbols(obj, frags, tree)):
         return
     os.makedirs(obj, exist_ok=True)
     env = make_env()
@@ -134,14 +152,7 @@ def configure(arch, tree, obj, frags, log):
         env=dict(env, ARCH=arch.name, CROSS_COMPILE=arch.cross_compile),
         cwd=tree)
     run(make_cmd(arch, tree, obj, 'olddefconfig'), log=log, env=env)
-    have = {}
-    for line in open(os.path.join(obj, '.config')):
-        m = re.match(r'^(CONFIG_\w+)=(.*)$', line.strip())
-        if m:
-            have[m.group(1)] = m.group(2)
-    bad = [f'{k}={v} (got {have.get(k, "n")})'
-           for k, v in wanted_symbols(frags, tree).items()
-           if have.get(k, 'n') != v]
+    bad = missing_symbols(obj, frags, tree)
     if bad:
         raise Failure(f'{arch.name} config: requested symbols did not stick '
                       f'(missing dependencies?): {", ".join(bad)} '

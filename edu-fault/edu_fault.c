@@ -31,12 +31,19 @@
  *            Writing anything clears it.
  *
  * The handler takes unrecoverable faults and leaves page requests to the
- * domain the device is attached to.
+ * domain the device is attached to.  For tests of the context handlers run
+ * in, it can also be told to sleep or to reset the device after each fault:
+ *
+ *   handler_delay_ms (read/write) milliseconds the handler sleeps per fault.
+ *   reset_on_fault (read/write) 1: the handler resets the device per fault.
+ *   in_handler (read) 1 while a call of the handler is in progress.
+ *   resets   (read) resets done by the handler, and the last one's result.
  *
  * The driver refuses to bind unless a translating IOMMU domain is attached:
  * without one the bus addresses given to "dma" would be physical addresses.
  */
 
+#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/io.h>
@@ -84,6 +91,13 @@ struct edu_fault {
 	struct iommu_fault	fault_log[EDU_FAULT_LOG];
 	/* the device each logged fault was reported for */
 	struct device		*fault_dev[EDU_FAULT_LOG];
+	/* test knobs: what the handler does after logging a fault */
+	unsigned int		handler_delay_ms;
+	bool			reset_on_fault;
+	/* what it did: in a call now, resets and the last reset's result */
+	bool			in_handler;
+	unsigned long		resets;
+	int			reset_ret;
 #endif
 };
 
@@ -93,13 +107,109 @@ static int edu_fault_handler(struct device *dev,
 {
 	struct edu_fault *edu = data;
 
+	unsigned int delay;
+	bool reset;
+	int ret;
+
 	spin_lock(&edu->fault_lock);
 	edu->fault_log[edu->nfaults % EDU_FAULT_LOG] = *fault;
 	edu->fault_dev[edu->nfaults % EDU_FAULT_LOG] = dev;
 	edu->nfaults++;
+	delay = edu->handler_delay_ms;
+	reset = edu->reset_on_fault;
+	edu->in_handler = true;
+	spin_unlock(&edu->fault_lock);
+
+	/* The IOMMU core calls handlers where they may sleep */
+	if (delay)
+		msleep(delay);
+	if (reset) {
+		/* try: remove() holds the device lock while it unregisters */
+		ret = pci_try_reset_function(edu->pdev);
+		spin_lock(&edu->fault_lock);
+		edu->resets++;
+		edu->reset_ret = ret;
+		spin_unlock(&edu->fault_lock);
+	}
+
+	spin_lock(&edu->fault_lock);
+	edu->in_handler = false;
 	spin_unlock(&edu->fault_lock);
 	return 0;
 }
+
+static ssize_t handler_delay_ms_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%u\n", READ_ONCE(edu->handler_delay_ms));
+}
+
+static ssize_t handler_delay_ms_store(struct device *dev,
+				      struct device_attribute *attr,
+				      const char *buf, size_t count)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	unsigned int ms;
+
+	if (kstrtouint(buf, 0, &ms) || ms > 60 * MSEC_PER_SEC)
+		return -EINVAL;
+	WRITE_ONCE(edu->handler_delay_ms, ms);
+	return count;
+}
+static DEVICE_ATTR_RW(handler_delay_ms);
+
+static ssize_t reset_on_fault_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%d\n", READ_ONCE(edu->reset_on_fault));
+}
+
+static ssize_t reset_on_fault_store(struct device *dev,
+				    struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	bool on;
+
+	if (kstrtobool(buf, &on))
+		return -EINVAL;
+	WRITE_ONCE(edu->reset_on_fault, on);
+	return count;
+}
+static DEVICE_ATTR_RW(reset_on_fault);
+
+static ssize_t in_handler_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	bool in;
+
+	spin_lock(&edu->fault_lock);
+	in = edu->in_handler;
+	spin_unlock(&edu->fault_lock);
+	return sysfs_emit(buf, "%d\n", in);
+}
+static DEVICE_ATTR_RO(in_handler);
+
+/* "<resets> <result of the last one>" */
+static ssize_t resets_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	unsigned long n;
+	int ret;
+
+	spin_lock(&edu->fault_lock);
+	n = edu->resets;
+	ret = edu->reset_ret;
+	spin_unlock(&edu->fault_lock);
+	return sysfs_emit(buf, "%lu %d\n", n, ret);
+}
+static DEVICE_ATTR_RO(resets);
 
 static ssize_t faults_show(struct device *dev, struct device_attribute *attr,
 			   char *buf)
@@ -286,6 +396,10 @@ static struct attribute *edu_fault_attrs[] = {
 #ifdef EDU_HAVE_FAULT_API
 	&dev_attr_faults.attr,
 	&dev_attr_fault_handler.attr,
+	&dev_attr_handler_delay_ms.attr,
+	&dev_attr_reset_on_fault.attr,
+	&dev_attr_in_handler.attr,
+	&dev_attr_resets.attr,
 #endif
 	NULL
 };

@@ -8,9 +8,9 @@ from ..common import Failure
 
 
 def all_groups():
-    from . import build, faults, hygiene, kunit, storm
+    from . import build, context, faults, hygiene, kunit, storm
     return [*build.groups(), *faults.groups(), *storm.groups(),
-            *kunit.groups(), *hygiene.groups()]
+            *context.groups(), *kunit.groups(), *hygiene.groups()]
 
 
 def series():
