@@ -34,7 +34,8 @@
  * domain the device is attached to.  For tests of the context handlers run
  * in, it can also be told to sleep or to reset the device after each fault:
  *
- *   handler_delay_ms (read/write) milliseconds the handler sleeps per fault.
+ *   handler_hold (read/write) 1: the handler's calls wait, after logging
+ *            their fault, until 0 is written (or 60 s pass).
  *   reset_on_fault (read/write) 1: the handler resets the device per fault.
  *   in_handler (read) 1 while a call of the handler is in progress.
  *   resets   (read) resets done by the handler, and the last one's result.
@@ -43,7 +44,7 @@
  * without one the bus addresses given to "dma" would be physical addresses.
  */
 
-#include <linux/delay.h>
+#include <linux/completion.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/io.h>
@@ -92,7 +93,8 @@ struct edu_fault {
 	/* the device each logged fault was reported for */
 	struct device		*fault_dev[EDU_FAULT_LOG];
 	/* test knobs: what the handler does after logging a fault */
-	unsigned int		handler_delay_ms;
+	bool			hold;
+	struct completion	release;
 	bool			reset_on_fault;
 	/* what it did: in a call now, resets and the last reset's result */
 	bool			in_handler;
@@ -107,22 +109,21 @@ static int edu_fault_handler(struct device *dev,
 {
 	struct edu_fault *edu = data;
 
-	unsigned int delay;
-	bool reset;
+	bool hold, reset;
 	int ret;
 
 	spin_lock(&edu->fault_lock);
 	edu->fault_log[edu->nfaults % EDU_FAULT_LOG] = *fault;
 	edu->fault_dev[edu->nfaults % EDU_FAULT_LOG] = dev;
 	edu->nfaults++;
-	delay = edu->handler_delay_ms;
+	hold = edu->hold;
 	reset = edu->reset_on_fault;
 	edu->in_handler = true;
 	spin_unlock(&edu->fault_lock);
 
 	/* The IOMMU core calls handlers where they may sleep */
-	if (delay)
-		msleep(delay);
+	if (hold)
+		wait_for_completion_timeout(&edu->release, 60 * HZ);
 	if (reset) {
 		/* try: remove() holds the device lock while it unregisters */
 		ret = pci_try_reset_function(edu->pdev);
@@ -138,27 +139,38 @@ static int edu_fault_handler(struct device *dev,
 	return 0;
 }
 
-static ssize_t handler_delay_ms_show(struct device *dev,
-				     struct device_attribute *attr, char *buf)
+static ssize_t handler_hold_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
 {
 	struct edu_fault *edu = dev_get_drvdata(dev);
+	bool hold;
 
-	return sysfs_emit(buf, "%u\n", READ_ONCE(edu->handler_delay_ms));
+	spin_lock(&edu->fault_lock);
+	hold = edu->hold;
+	spin_unlock(&edu->fault_lock);
+	return sysfs_emit(buf, "%d\n", hold);
 }
 
-static ssize_t handler_delay_ms_store(struct device *dev,
-				      struct device_attribute *attr,
-				      const char *buf, size_t count)
+/* 1: the handler's next calls wait until 0 is written (60 s at most) */
+static ssize_t handler_hold_store(struct device *dev,
+				  struct device_attribute *attr,
+				  const char *buf, size_t count)
 {
 	struct edu_fault *edu = dev_get_drvdata(dev);
-	unsigned int ms;
+	bool on;
 
-	if (kstrtouint(buf, 0, &ms) || ms > 60 * MSEC_PER_SEC)
+	if (kstrtobool(buf, &on))
 		return -EINVAL;
-	WRITE_ONCE(edu->handler_delay_ms, ms);
+	spin_lock(&edu->fault_lock);
+	if (on && !edu->hold)
+		reinit_completion(&edu->release);
+	edu->hold = on;
+	spin_unlock(&edu->fault_lock);
+	if (!on)
+		complete_all(&edu->release);
 	return count;
 }
-static DEVICE_ATTR_RW(handler_delay_ms);
+static DEVICE_ATTR_RW(handler_hold);
 
 static ssize_t reset_on_fault_show(struct device *dev,
 				   struct device_attribute *attr, char *buf)
@@ -396,7 +408,7 @@ static struct attribute *edu_fault_attrs[] = {
 #ifdef EDU_HAVE_FAULT_API
 	&dev_attr_faults.attr,
 	&dev_attr_fault_handler.attr,
-	&dev_attr_handler_delay_ms.attr,
+	&dev_attr_handler_hold.attr,
 	&dev_attr_reset_on_fault.attr,
 	&dev_attr_in_handler.attr,
 	&dev_attr_resets.attr,
@@ -457,6 +469,7 @@ static int edu_fault_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	pci_set_drvdata(pdev, edu);
 #ifdef EDU_HAVE_FAULT_API
 	spin_lock_init(&edu->fault_lock);
+	init_completion(&edu->release);
 	ret = edu_fault_register(edu);
 	if (ret)
 		return ret;

@@ -42,10 +42,13 @@ def checks(label, mode):
         codes = [c for v in r.result('core_refused_codes') for c in v]
         lost = [v for v in r.result('trace_overrun') if v != ['0'] and
                 any(x != '0' for x in v)]
-        return (set(codes) <= {str(-ENOSPC)} and not lost,
+        missing = r.result('trace_missing')
+        return (set(codes) <= {str(-ENOSPC)} and not lost and not missing,
                 f'dev_fault results of refused records: {codes or "none"} '
                 f'(only {-ENOSPC}, -ENOSPC, expected); trace buffer '
-                f'overruns: {lost or "none"}\n{r.where()}')
+                f'overruns: {lost or "none"}; tracepoint set up: '
+                f'{"no: " + str(missing) if missing else "yes"}\n'
+                f'{r.where()}')
 
     def read_all(r):
         qemu = len(r.trace_lines(mode.trace))

@@ -13,9 +13,11 @@ T=/sys/kernel/tracing
 mount -t tracefs tracefs "$T" 2>/dev/null
 EV=$T/events/iommu/dev_fault
 if [ -d "$EV" ]; then
-	echo 4096 > "$T/buffer_size_kb"
-	echo 'result != 0' > "$EV/filter"
-	echo 1 > "$EV/enable"
+	echo 4096 > "$T/buffer_size_kb" &&
+	echo 'result != 0' > "$EV/filter" &&
+	echo 1 > "$EV/enable" || result trace_missing "cannot set up $EV"
+else
+	result trace_missing "no $EV"
 fi
 load_edu || return 1
 edu_dma write 0xdead000 "$bed_storm_len" "$bed_storm_count" || return 1
