@@ -139,16 +139,24 @@ static int edu_fault_handler(struct device *dev,
 	return 0;
 }
 
+/* Show one of the handler's flags, read under fault_lock */
+static ssize_t edu_show_flag(struct edu_fault *edu, const bool *flag,
+			     char *buf)
+{
+	bool v;
+
+	spin_lock(&edu->fault_lock);
+	v = *flag;
+	spin_unlock(&edu->fault_lock);
+	return sysfs_emit(buf, "%d\n", v);
+}
+
 static ssize_t handler_hold_show(struct device *dev,
 				 struct device_attribute *attr, char *buf)
 {
 	struct edu_fault *edu = dev_get_drvdata(dev);
-	bool hold;
 
-	spin_lock(&edu->fault_lock);
-	hold = edu->hold;
-	spin_unlock(&edu->fault_lock);
-	return sysfs_emit(buf, "%d\n", hold);
+	return edu_show_flag(edu, &edu->hold, buf);
 }
 
 /* 1: the handler's next calls wait until 0 is written (60 s at most) */
@@ -198,12 +206,8 @@ static ssize_t in_handler_show(struct device *dev,
 			       struct device_attribute *attr, char *buf)
 {
 	struct edu_fault *edu = dev_get_drvdata(dev);
-	bool in;
 
-	spin_lock(&edu->fault_lock);
-	in = edu->in_handler;
-	spin_unlock(&edu->fault_lock);
-	return sysfs_emit(buf, "%d\n", in);
+	return edu_show_flag(edu, &edu->in_handler, buf);
 }
 static DEVICE_ATTR_RO(in_handler);
 
