@@ -16,13 +16,20 @@ yes = $(filter 1 y yes,$(1))
 # 'make ARCH=arm64' must not leak into the kernel's own make
 unexport ARCH
 
-.PHONY: demo check deps tree export kernel base-kernel vm shell list clean
+ROUNDS ?=
+RUNS ?=
+
+.PHONY: demo check bench deps tree export kernel base-kernel vm shell list clean
 
 demo:
 	@$(BED) demo --arch $(ARCH) $(if $(MODE),--mode $(MODE)) $(if $(call yes,$(BASE)),--base)
 
 check:
 	@$(BED) check $(if $(T),-k $(T))
+
+# the series against base, ratios from one run (see README: Performance)
+bench:
+	@$(BED) bench $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(RUNS),--runs $(RUNS))
 
 list:
 	@$(BED) check --list

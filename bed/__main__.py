@@ -3,7 +3,8 @@
 import argparse
 import sys
 
-from . import arches, chain, deps, demo, flavours, modes, runner, tree
+from . import (arches, bench, chain, deps, demo, flavours, modes, runner,
+               tree)
 from .common import Failure, say
 from .groups import all_groups, storm
 
@@ -68,6 +69,10 @@ def main():
                    help='only the test groups whose name contains this '
                    '(comma-separated)')
     c.add_argument('--list', action='store_true')
+    b = sub.add_parser('bench', help='the series against base, ratios')
+    b.add_argument('--rounds', type=int, default=100000)
+    b.add_argument('--runs', type=int, default=5)
+    b.add_argument('--figures', default='', help='e.g. P1 (default: all)')
     a = p.parse_args()
     try:
         if a.cmd == 'deps':
@@ -85,6 +90,9 @@ def main():
         elif a.cmd == 'vm':
             deps.ensure_packages()
             return cmd_vm(a)
+        elif a.cmd == 'bench':
+            deps.ensure_packages()
+            return bench.run(a.rounds, a.runs, a.figures)
         elif a.cmd == 'check':
             if a.list:
                 for name, _ in all_groups():

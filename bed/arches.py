@@ -23,6 +23,10 @@ class Arch:
     # PCI slots for PCIe root ports with one more edu device each (groups
     # that need devices of their own, such as 'context')
     port_slots: tuple = ('06.0', '07.0')
+    # kernel parameters for runs of iommufd's mock IOMMU (CONFIG_IOMMUFD_TEST):
+    # its devices have no firmware node, and 6.12 probes such a device with
+    # the first IOMMU registered without one (VT-d's), so VT-d must be off
+    mock_iommu_cmdline: tuple = ()
 
     @property
     def edu_addr(self):
@@ -44,6 +48,7 @@ ARCHES = {
         busybox_deb='busybox-static',
         edu_slot='03.0',
         aux_slot='05.0',
+        mock_iommu_cmdline=('intel_iommu=off',),
     ),
     'arm64': Arch(
         name='arm64',

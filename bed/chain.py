@@ -5,7 +5,7 @@ VM, each step done once per command, for a kernel flavour and an arch.
 
 import traceback
 
-from . import kbuild, tree, vm
+from . import kbuild, progs, tree, vm
 from .common import Failure
 
 
@@ -48,19 +48,31 @@ class Chain:
         return self.once(('module', flavour.name, arch.name),
                          lambda: kbuild.build_module(flavour, arch, obj))
 
+    def progs(self, flavour, arch):
+        obj = self.kernel(flavour, arch)
+        return self.once(('progs', flavour.name, arch.name),
+                         lambda: progs.build_progs(flavour, arch, obj))
+
     def initrd(self, flavour, arch):
         mod = self.module(flavour, arch)
+        # the programs' own group reports a failure to build them; the
+        # other scenarios do not need them
+        try:
+            bins = self.progs(flavour, arch)
+        except Failure:
+            bins = None
         return self.once(('initrd', flavour.name, arch.name),
-                         lambda: vm.build_initramfs(flavour, arch, mod))
+                         lambda: vm.build_initramfs(flavour, arch, mod,
+                                                    bins))
 
     def vm(self, flavour, arch, mode, scenario, params=None, qemu_extra=(),
-           kunit=False, interactive=False):
+           kunit=False, interactive=False, timeout=600, cmdline=()):
         obj = self.kernel(flavour, arch)
         initrd = self.initrd(flavour, arch)
         key = ('vm', flavour.name, arch.name, mode.name, scenario,
                tuple(sorted((params or {}).items())), tuple(qemu_extra),
-               kunit)
+               kunit, tuple(cmdline))
         return self.once(key, lambda: vm.run_vm(
             flavour, arch, mode, scenario, kbuild.kernel_image(arch, obj),
             initrd, params=params, qemu_extra=qemu_extra, kunit=kunit,
-            interactive=interactive))
+            interactive=interactive, timeout=timeout, cmdline=cmdline))

@@ -17,6 +17,9 @@ PACKAGES = [
     'ocaml',
 ]
 
+# only 'make bench' needs these: the plot
+BENCH_PACKAGES = ['python3-matplotlib']
+
 _updated = False
 
 
@@ -34,8 +37,8 @@ def _apt_update(log):
         _updated = True
 
 
-def ensure_packages():
-    missing = [p for p in PACKAGES if not _installed(p)]
+def ensure_packages(extra=()):
+    missing = [p for p in (*PACKAGES, *extra) if not _installed(p)]
     if not missing:
         return
     log = os.path.join(LOGS, 'apt.log')

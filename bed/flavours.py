@@ -23,6 +23,12 @@ FLAVOURS = {f.name: f for f in (
             'the series, with lockdep, KASAN and the lockup detectors'),
     Flavour('base-debug', 'base', ('debug.config',),
             'unpatched 6.12, same configuration as series-debug'),
+    # 'make bench': no lockdep, KASAN or debug objects; we time the code,
+    # not the checkers
+    Flavour('series-bench', 'series', (),
+            'the series, without the debug options (make bench)'),
+    Flavour('base-bench', 'base', (),
+            'unpatched 6.12, same configuration as series-bench'),
 )}
 
 DEFAULT = 'series-debug'

@@ -38,6 +38,7 @@ class Mode:
     series_kconfig: str = ''
     kunit_suites: tuple = ()  # KUnit suites that must run on the series
     counters: bool = False    # the driver exposes fault_records* counters
+                              # (VT-d: debugfs intel/fault_counters)
 
     def faults_per_dma(self, length):
         if not self.fault_unit:
@@ -49,6 +50,8 @@ VTD_KCONFIG = '''
 CONFIG_INTEL_IOMMU=y
 CONFIG_INTEL_IOMMU_SVM=y
 CONFIG_INTEL_IOMMU_DEFAULT_ON=y
+CONFIG_IOMMU_DEBUGFS=y
+CONFIG_INTEL_IOMMU_DEBUGFS=y
 '''
 VTD_SERIES_KCONFIG = '''
 CONFIG_INTEL_IOMMU_FAULT_KUNIT_TEST=y

@@ -19,14 +19,15 @@ from .common import LOGS, REPO, clean_env, fmt_secs, say
 TESTS = os.path.join(REPO, 'tests')
 
 
-def build_initramfs(flavour, arch, module):
-    """A busybox initramfs with our /init, the scenarios and edu_fault.ko."""
+def build_initramfs(flavour, arch, module, progs=None):
+    """A busybox initramfs with our /init, the scenarios, edu_fault.ko and
+    the test programs (progs.py) in /progs."""
     out = kbuild.outdir(flavour, arch)
     root = os.path.join(out, 'initramfs')
     if os.path.exists(root):
         shutil.rmtree(root)
     for d in ('bin', 'sbin', 'proc', 'sys', 'dev', 'tmp', 'lib',
-              'scenarios'):
+              'scenarios', 'progs'):
         os.makedirs(os.path.join(root, d))
     shutil.copy(deps.busybox(arch), os.path.join(root, 'bin', 'busybox'))
     shutil.copy(os.path.join(TESTS, 'init'), os.path.join(root, 'init'))
@@ -36,6 +37,8 @@ def build_initramfs(flavour, arch, module):
         shutil.copy(os.path.join(sdir, name), os.path.join(root, 'scenarios'))
     if module:
         shutil.copy(module, os.path.join(root, 'lib', 'edu_fault.ko'))
+    for name in os.listdir(progs) if progs else ():
+        shutil.copy(os.path.join(progs, name), os.path.join(root, 'progs'))
     path = os.path.join(out, 'initramfs.cpio.gz')
     files = subprocess.run(['find', '.'], cwd=root, stdout=subprocess.PIPE,
                            check=True).stdout
@@ -147,10 +150,12 @@ class Run:
 
 
 def run_vm(flavour, arch, mode, scenario, kernel, initrd, params=None,
-           qemu_extra=(), kunit=False, timeout=600, interactive=False):
+           qemu_extra=(), kunit=False, timeout=600, interactive=False,
+           cmdline=()):
     """Boot once and run scenario.  params become bed.<key>=<value> on the
     kernel command line (a key with a dot, such as kunit.filter_glob, goes
-    as it is); KUnit runs at boot only with kunit."""
+    as it is), after the kernel parameters in cmdline; KUnit runs at boot
+    only with kunit."""
     name = f'{flavour.name}-{arch.name}-{mode.name}-{scenario}'
     logdir = os.path.join(LOGS, 'vm', name)
     if os.path.exists(logdir):
@@ -160,7 +165,7 @@ def run_vm(flavour, arch, mode, scenario, kernel, initrd, params=None,
     args = {'scenario': scenario, **(params or {})}
     append = ' '.join([f'console={arch.console}', 'panic=-1', 'oops=panic',
                        'iommu.strict=1', 'log_buf_len=8M',
-                       f'kunit.enable={int(kunit)}',
+                       f'kunit.enable={int(kunit)}', *cmdline,
                        *(f'{k}={v}' if '.' in k else f'bed.{k}={v}'
                          for k, v in args.items())])
     cmd = [arch.qemu, '-M', arch.machine + mode.qemu_machine,

@@ -101,11 +101,12 @@ def checks(label, arch, mode, names):
 
     def counters(r):
         qemu = len(r.trace_lines(mode.trace))
-        got = [counter(r, 'fault_records' + x)
-               for x in ('', '_dropped', '_unknown')]
-        return (got == [qemu, 0, 0],
-                f'fault_records, _dropped, _unknown: {got}; QEMU recorded '
-                f'{qemu}\n{r.where()}')
+        got = [counter(r, name) for name in
+               ('fault_records', 'fault_records_dropped',
+                'fault_records_unknown', 'fault_overflows')]
+        return (got == [qemu, 0, 0, 0],
+                f'fault_records, _dropped, _unknown, fault_overflows: {got}; '
+                f'QEMU recorded {qemu}\n{r.where()}')
 
     out = [(f'{label}: edu driver registered a device fault handler',
             registered)]
@@ -125,7 +126,7 @@ def checks(label, arch, mode, names):
     ]
     if mode.counters:
         out.append((f'{label}: driver counters: every record read, none '
-                    'dropped or unattributed', counters))
+                    'dropped, unattributed or lost to overflow', counters))
     return out
 
 

@@ -56,10 +56,15 @@ report_handler_faults() {
 	} < "$EDU/faults"
 }
 
-# The IOMMU drivers' fault counters in sysfs, if they have any
+# The IOMMU drivers' fault counters, if they have any: VT-d's debugfs file
+# has one line per unit, "<unit> records N dropped N unknown N overflows N"
 report_iommu_counters() {
-	for f in /sys/class/iommu/*/*/fault_records*; do
-		[ -r "$f" ] || continue
-		result iommu_counter "$(basename "$f")" "$(cat "$f")"
-	done
+	f=/sys/kernel/debug/iommu/intel/fault_counters
+	[ -r "$f" ] || return 0
+	while read -r unit _ records _ dropped _ unknown _ overflows; do
+		result iommu_counter fault_records "$records" "$unit"
+		result iommu_counter fault_records_dropped "$dropped" "$unit"
+		result iommu_counter fault_records_unknown "$unknown" "$unit"
+		result iommu_counter fault_overflows "$overflows" "$unit"
+	done < "$f"
 }
