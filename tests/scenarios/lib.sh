@@ -57,11 +57,12 @@ report_handler_faults() {
 }
 
 # The IOMMU drivers' fault counters, if they have any: VT-d's debugfs file
-# has one line per unit, "<unit> records N dropped N unknown N overflows N"
+# has one line per unit, "<unit> records N dropped N unknown N overflows N
+# prq_unknown N"
 report_iommu_counters() {
 	f=/sys/kernel/debug/iommu/intel/fault_counters
 	[ -r "$f" ] || return 0
-	while read -r unit _ records _ dropped _ unknown _ overflows; do
+	while read -r unit _ records _ dropped _ unknown _ overflows _ _; do
 		result iommu_counter fault_records "$records" "$unit"
 		result iommu_counter fault_records_dropped "$dropped" "$unit"
 		result iommu_counter fault_records_unknown "$unknown" "$unit"
