@@ -17,10 +17,12 @@ object per figure) and build/bench/bench.png.
 import json
 import os
 import statistics
+import subprocess
+import sys
 from dataclasses import dataclass
 
 from . import arches, chain, deps, flavours, modes
-from .common import BUILD, Failure, say
+from .common import BUILD, REPO, Failure, say
 
 ICOUNT = ('-icount', 'shift=0,sleep=off')
 OUTDIR = os.path.join(BUILD, 'bench')
@@ -69,10 +71,16 @@ def measure(c, fig, flavour, rounds, runs):
         raise Failure(f'{fig.name} on {flavour.name}: scenario rc={r.rc}, '
                       f'{len(vals)} of {runs} runs\n{r.last_words()}\n'
                       f'{r.where()}')
-    return summary(vals)
+    res = summary(vals)
+    phases = r.result(fig.key + '_phases')
+    if phases:
+        f = dict(zip(phases[0][0::2], phases[0][1::2]))
+        res['phases'] = {k: int(v) / rounds for k, v in f.items()}
+    return res
 
 
 def plot(results, path):
+    """The PNG: each figure's medians, min..max as error bars."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -90,6 +98,18 @@ def plot(results, path):
         ax.set_ylabel('guest ns per operation (median, min..max)')
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def plot_file(json_path, png):
+    """Plot with Debian's python3 (python3-matplotlib) when the python
+    running the harness has no matplotlib (a pyenv one, say)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        subprocess.run(['/usr/bin/python3', '-m', 'bed.bench', json_path,
+                        png], cwd=REPO, check=True)
+        return
+    plot(json.load(open(json_path)), png)
 
 
 def run(rounds, runs, select=''):
@@ -119,7 +139,19 @@ def run(rounds, runs, select=''):
     with open(path, 'w') as f:
         json.dump(results, f, indent=1)
     png = os.path.join(OUTDIR, 'bench.png')
-    plot(results, png)
+    plot_file(path, png)
+    for res in results:
+        ph = [(k, res[k].get('phases')) for k in KERNELS]
+        if all(p for _, p in ph):
+            say(f'{res["figure"]} by phase, guest ns per operation, one timed '
+                'run each: ' + '; '.join(
+                    f'{k}: ' + ', '.join(f'{n} {v:.0f}' for n, v in p.items())
+                    for k, p in ph))
     say(f'\n{runs} runs of {rounds} rounds per kernel; medians in guest ns '
         f'(-icount shift=0,sleep=off)\nJSON: {path}\nplot: {png}')
     return 0
+
+
+if __name__ == '__main__':
+    # python3 -m bed.bench JSON PNG: the plot alone
+    plot(json.load(open(sys.argv[1])), sys.argv[2])
