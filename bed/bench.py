@@ -63,6 +63,7 @@ def summary(values):
 def measure(c, fig, flavour, rounds, runs):
     arch = arches.get(fig.arch)
     mode = modes.default(arch.name)
+    c.progs(flavour, arch)  # a build failure is reported as such
     r = c.vm(flavour, arch, mode, fig.scenario,
              params={'rounds': rounds, 'runs': runs}, qemu_extra=ICOUNT,
              timeout=3600, cmdline=arch.mock_iommu_cmdline)

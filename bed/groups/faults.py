@@ -103,10 +103,10 @@ def checks(label, arch, mode, names):
         qemu = len(r.trace_lines(mode.trace))
         got = [counter(r, name) for name in
                ('fault_records', 'fault_records_dropped',
-                'fault_records_unknown', 'fault_overflows')]
-        return (got == [qemu, 0, 0, 0],
-                f'fault_records, _dropped, _unknown, fault_overflows: {got}; '
-                f'QEMU recorded {qemu}\n{r.where()}')
+                'fault_records_unknown', 'fault_overflows', 'prq_unknown')]
+        return (got == [qemu, 0, 0, 0, 0],
+                f'fault_records, _dropped, _unknown, fault_overflows, '
+                f'prq_unknown: {got}; QEMU recorded {qemu}\n{r.where()}')
 
     out = [(f'{label}: edu driver registered a device fault handler',
             registered)]

@@ -5,7 +5,7 @@
 #   BED: p1_exit <status>
 . /scenarios/lib.sh
 
-/progs/iopf_bench "${bed_rounds:-1000}" "${bed_runs:-5}" > /tmp/p1.out 2>&1
+/progs/iopf_bench "$bed_rounds" "$bed_runs" > /tmp/p1.out 2>&1
 rc=$?
 result p1_exit $rc
 sed -n -e 's/^\(run .*\)/BED: p1 \1/p' \

@@ -62,10 +62,11 @@ report_handler_faults() {
 report_iommu_counters() {
 	f=/sys/kernel/debug/iommu/intel/fault_counters
 	[ -r "$f" ] || return 0
-	while read -r unit _ records _ dropped _ unknown _ overflows _ _; do
+	while read -r unit _ records _ dropped _ unknown _ overflows _ prq; do
 		result iommu_counter fault_records "$records" "$unit"
 		result iommu_counter fault_records_dropped "$dropped" "$unit"
 		result iommu_counter fault_records_unknown "$unknown" "$unit"
 		result iommu_counter fault_overflows "$overflows" "$unit"
+		result iommu_counter prq_unknown "${prq:-0}" "$unit"
 	done < "$f"
 }
