@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Fault:
-    source: str          # who reported it: 'dmar', 'smmuv3'
+    source: str          # who reported it: 'dmar', 'smmuv3', 'virtio'
     device: str          # PCI address as printed, bus:dev.fn
     addr: int
-    direction: str       # 'read' or 'write'
+    direction: str       # 'read' or 'write'; None if not reported
     reason: int          # hardware code: VT-d fault reason, SMMUv3 event id
     reason_text: str
     pasid: object = None
@@ -89,5 +89,28 @@ def parse_smmu(lines):
     return out
 
 
+VIRTIO_RE = re.compile(
+    r'virtio_iommu \S+: (unknown|domain|page) fault from EP (\d+)'
+    r'(?: at 0x([0-9a-f]+) \[(R?)(W?)(X?)\])?\s*$')
+VIRTIO_REASONS = {'unknown': 0, 'domain': 1, 'page': 2}
+
+
+def parse_virtio(lines):
+    """Fault events as viommu logs them; the endpoint id is the requester
+    id on both machines.  The direction is None when the event gives no
+    access (QEMU gives one only for a forbidden access)."""
+    out = []
+    for line in lines:
+        m = VIRTIO_RE.search(line)
+        if m:
+            direction = ('write' if m.group(5) else
+                         'read' if m.group(4) else None)
+            out.append(Fault('virtio', sid_to_pci(int(m.group(2))),
+                             int(m.group(3) or '0', 16), direction,
+                             VIRTIO_REASONS[m.group(1)], m.group(1),
+                             None, [line]))
+    return out
+
+
 # IOMMU mode's log_parser -> parser (modes.py)
-PARSERS = {'dmar': parse_dmar, 'smmuv3': parse_smmu}
+PARSERS = {'dmar': parse_dmar, 'smmuv3': parse_smmu, 'virtio': parse_virtio}

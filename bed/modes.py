@@ -39,6 +39,10 @@ class Mode:
     kunit_suites: tuple = ()  # KUnit suites that must run on the series
     counters: bool = False    # the driver exposes fault_records* counters
                               # (VT-d: debugfs intel/fault_counters)
+    # the access the IOMMU reports (IOMMU_FAULT_PERM_* name, '' for none)
+    # for each of the three DMAs and the write after unregister; None: the
+    # direction of each DMA
+    perms: tuple = None
 
     def faults_per_dma(self, length):
         if not self.fault_unit:
@@ -105,6 +109,31 @@ CONFIG_ARM_SMMU_V3_KUNIT_TEST=y
                       'arm-smmu-v3-fault-kunit-test'),
     ),
 ]
+
+# virtio-iommu-pci, on both machines: ACPI VIOT on q35, the device tree on
+# virt.  QEMU reports a missing mapping as R_MAPPING with only F_ADDRESS,
+# and sets F_READ/F_WRITE only when a mapping forbids the access.
+MODES.append(Mode(
+    name='virtio',
+    arches=('x86_64', 'arm64'),
+    kconfig='''
+CONFIG_VIRTIO_IOMMU=y
+''',
+    qemu_machine='',
+    qemu_args=('-device', 'virtio-iommu-pci,addr=04.0'),
+    trace='virtio_iommu_report_fault',
+    log_parser='virtio',
+    # the specification's R_MAPPING covers holes and forbidden accesses
+    reasons=('TRANSLATION', 'TRANSLATION', 'TRANSLATION'),
+    # one event per transfer of at most a page
+    fault_unit=0,
+    storm=Storm(length=4, count=10000),
+    series_kconfig='''
+CONFIG_VIRTIO_IOMMU_KUNIT_TEST=y
+''',
+    kunit_suites=('virtio-iommu-fault',),
+    perms=('', '', 'WRITE', ''),
+))
 
 BY_NAME = {m.name: m for m in MODES}
 

@@ -42,6 +42,12 @@ def expected(r, mode):
             for (what, iova, rw), reason in zip(DMAS, mode.reasons)]
 
 
+def perm_name(mode, i, rw):
+    """The access the IOMMU reports for DMA i (3: the write after
+    unregister), as an IOMMU_FAULT_PERM_* name, '' for none."""
+    return rw.upper() if mode.perms is None else mode.perms[i]
+
+
 def checks(label, arch, mode, names):
     parse_log = klog.PARSERS[mode.log_parser]
     dev = arch.edu_addr
@@ -53,8 +59,10 @@ def checks(label, arch, mode, names):
     def one_record(i):
         def check(r):
             what, iova, rw, reason = expected(r, mode)[i]
+            perm = perm_name(mode, i, rw)
             want = dict(dev=dev, type=names.value('type', 'DMA_UNRECOV'),
-                        addr=iova, perm=names.value('perm', rw.upper()),
+                        addr=iova,
+                        perm=names.value('perm', perm) if perm else 0,
                         reason=names.value('reason', reason))
             recs = handler_records(r)
             match = [x for x in recs
@@ -85,8 +93,9 @@ def checks(label, arch, mode, names):
 
     def logged_again(r):
         logged = parse_log(r.kernel_log())
+        direction = 'write' if perm_name(mode, 3, 'write') else None
         back = [f for f in logged if f.addr == AFTER and
-                f.direction == 'write' and f.device == dev[5:]]
+                f.direction == direction and f.device == dev[5:]]
         return (len(back) == 1, 'logged:\n' +
                 '\n'.join(f.describe() for f in logged) + '\n' + r.where())
 
@@ -112,8 +121,9 @@ def checks(label, arch, mode, names):
             registered)]
     for i, (what, _, rw, reason) in enumerate(
             (w, i, rw, why) for (w, i, rw), why in zip(DMAS, mode.reasons)):
+        perm = perm_name(mode, i, rw) or 'no access given'
         out.append((f'{label}: handler got the {what} as one record: '
-                    f'{rw.upper()}, {reason}', one_record(i)))
+                    f'{perm}, {reason}', one_record(i)))
     out += [
         (f'{label}: handler got exactly one record per fault', exactly),
         (f'{label}: faults the handler took are not logged', quiet),
