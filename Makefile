@@ -19,7 +19,7 @@ unexport ARCH
 ROUNDS ?=
 RUNS ?=
 
-.PHONY: demo check bench deps tree export kernel base-kernel vm shell list clean
+.PHONY: demo check bench profile deps tree export kernel base-kernel vm shell list clean
 
 demo:
 	@$(BED) demo --arch $(ARCH) $(if $(MODE),--mode $(MODE)) $(if $(call yes,$(BASE)),--base)
@@ -30,6 +30,9 @@ check:
 # the series against base, ratios from one run (see README: Performance)
 bench:
 	@$(BED) bench $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(RUNS),--runs $(RUNS))
+
+profile:
+	@$(BED) profile
 
 list:
 	@$(BED) check --list

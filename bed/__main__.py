@@ -3,8 +3,8 @@
 import argparse
 import sys
 
-from . import (arches, bench, chain, deps, demo, flavours, modes, runner,
-               tree)
+from . import (arches, bench, chain, deps, demo, flavours, modes, profile,
+               runner, tree)
 from .common import Failure, say
 from .groups import all_groups, storm
 
@@ -73,6 +73,8 @@ def main():
     b.add_argument('--rounds', type=int, default=100000)
     b.add_argument('--runs', type=int, default=5)
     b.add_argument('--figures', default='', help='e.g. P1 (default: all)')
+    sub.add_parser('profile', help='instructions per function, P1 round '
+                   'trip, series against base')
     a = p.parse_args()
     try:
         if a.cmd == 'deps':
@@ -93,6 +95,9 @@ def main():
         elif a.cmd == 'bench':
             deps.ensure_packages()
             return bench.run(a.rounds, a.runs, a.figures)
+        elif a.cmd == 'profile':
+            deps.ensure_packages()
+            return profile.run()
         elif a.cmd == 'check':
             if a.list:
                 for name, _ in all_groups():

@@ -134,7 +134,7 @@ def run(rounds, runs, select=''):
     for res in results:
         b, s = res['base-bench'], res['series-bench']
         say(f'{res["figure"]:8}{b["median"]:12.0f}{s["median"]:12.0f}'
-            f'{res["ratio"]:8.2f}{"<=" + str(res["goal"]):>8}'
+            f'{res["ratio"]:8.3f}{"<=" + str(res["goal"]):>8}'
             f'{b["spread"]:8.1%}{s["spread"]:8.1%}  {res["about"]}')
     path = os.path.join(OUTDIR, 'bench.json')
     with open(path, 'w') as f:

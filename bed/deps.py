@@ -18,7 +18,7 @@ PACKAGES = [
 ]
 
 # only 'make bench' needs these: the plot
-BENCH_PACKAGES = ['python3-matplotlib']
+BENCH_PACKAGES = ['python3-matplotlib', 'gdb']
 
 _updated = False
 
