@@ -43,6 +43,8 @@ class Mode:
     # for each of the three DMAs and the write after unregister; None: the
     # direction of each DMA
     perms: tuple = None
+    # run the 'context' group (two more edu devices behind root ports)
+    context: bool = False
 
     def faults_per_dma(self, length):
         if not self.fault_unit:
@@ -62,7 +64,7 @@ CONFIG_INTEL_IOMMU_FAULT_KUNIT_TEST=y
 '''
 
 
-def vtd(name, device, storm=None):
+def vtd(name, device, storm=None, context=False):
     """A VT-d mode: QEMU's intel-iommu with the given -device value."""
     return Mode(
         name=name,
@@ -82,11 +84,13 @@ def vtd(name, device, storm=None):
         # the series' VT-d decoder suite (x86 only), run in kunit-x86_64
         kunit_suites=('intel-iommu-fault',),
         counters=True,
+        context=context,
     )
 
 
 MODES = [
-    vtd('vtd-legacy', 'intel-iommu', storm=Storm(length=4, count=10000)),
+    vtd('vtd-legacy', 'intel-iommu', storm=Storm(length=4, count=10000),
+        context=True),
     vtd('vtd-scalable', 'intel-iommu,x-scalable-mode=on'),
     Mode(
         name='smmuv3',
@@ -107,6 +111,7 @@ CONFIG_ARM_SMMU_V3_KUNIT_TEST=y
         storm=Storm(length=4092, count=10),
         kunit_suites=('arm-smmu-v3-kunit-test',
                       'arm-smmu-v3-fault-kunit-test'),
+        context=True,
     ),
 ]
 
@@ -133,6 +138,7 @@ CONFIG_VIRTIO_IOMMU_KUNIT_TEST=y
 ''',
     kunit_suites=('virtio-iommu-fault',),
     perms=('', '', 'WRITE', ''),
+    context=True,
 ))
 
 BY_NAME = {m.name: m for m in MODES}

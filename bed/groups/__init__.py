@@ -8,11 +8,11 @@ from ..common import Failure
 
 
 def all_groups():
-    from . import (build, context, faults, hygiene, iommufd, kunit,
-                   storm)
+    from . import (build, context, doctables, faults, hygiene, iommufd,
+                   kunit, storm)
     return [*build.groups(), *faults.groups(), *storm.groups(),
             *context.groups(), *kunit.groups(), *iommufd.groups(),
-            *hygiene.groups()]
+            *doctables.groups(), *hygiene.groups()]
 
 
 def series():

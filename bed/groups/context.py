@@ -1,5 +1,6 @@
-"""Groups 'context-<arch>': the context device fault handlers run in, on
-the arch's default IOMMU mode, with two more edu devices, A and B, each
+"""Groups 'context-<mode>-<arch>': the context device fault handlers run
+in, for the IOMMU modes whose record asks for it (modes.py: context), with
+two more edu devices, A and B, each
 behind a PCIe root port of its own (scenario tests/scenarios/context.sh):
 a handler held in its call on A (edu-fault's handler_hold) does not hold
 up B's faults, and a handler that resets A does not lose A's next fault.
@@ -52,8 +53,7 @@ def checks(label):
     ]
 
 
-def group(arch):
-    mode = modes.default(arch.name)
+def group(arch, mode):
     label = f'context-{mode.name}-{arch.name}'
 
     def t(s):
@@ -63,4 +63,5 @@ def group(arch):
 
 
 def groups():
-    return [group(arches.get(a)) for a in arches.ARCHES]
+    return [group(arches.get(a), m) for m in modes.MODES if m.context
+            for a in m.arches]

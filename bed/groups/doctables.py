@@ -1,0 +1,115 @@
+"""Group 'doc-tables': the decoding tables in
+Documentation/driver-api/iommu-fault.rst say what the drivers' code does.
+
+The tables are written by hand for readers, next to the code tables they
+describe; this group reads both from the series tree and compares them,
+so that neither can change alone:
+
+- SMMUv3: arm_smmu_evt_descs[] (event number -> generic reason; an entry
+  with reason 0 is not reported) against the "SMMUv3 events" table;
+- virtio-iommu: the reason switch of viommu_fault_decode() (the default
+  case is R_UNKNOWN's) against the "virtio-iommu fault events" table.
+"""
+
+import os
+import re
+
+from .. import kbuild
+from . import series
+
+DOC = 'Documentation/driver-api/iommu-fault.rst'
+SMMU_C = 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c'
+SMMU_H = 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.h'
+VIRTIO_C = 'drivers/iommu/virtio-iommu.c'
+
+
+def read(tree, path):
+    with open(os.path.join(tree, path), errors='replace') as f:
+        return f.read()
+
+
+def rst_table(doc, title):
+    """The rows of the first simple table after the section 'title', as
+    lists of the columns' text (continuation lines are left out)."""
+    start = doc.index('\n' + title + '\n')
+    lines = doc[start:].splitlines()
+    rules = [i for i, x in enumerate(lines) if re.match(r'^=+(\s+=+)+$', x)]
+    if len(rules) < 3:
+        raise ValueError(f'no table after {title!r}')
+    cols = [m.span() for m in re.finditer(r'=+', lines[rules[0]])]
+    rows = []
+    for x in lines[rules[1] + 1:rules[2]]:
+        cells = [x[a:b if i < len(cols) - 1 else None].strip()
+                 for i, (a, b) in enumerate(cols)]
+        if cells[0]:
+            rows.append(cells)
+    return rows
+
+
+def smmu_code(tree):
+    """{event number: reason name or None (not reported)}"""
+    ids = {m.group(1): int(m.group(2), 16) for m in re.finditer(
+        r'#define\s+(EVT_ID_\w+)\s+0x([0-9a-fA-F]+)', read(tree, SMMU_H))}
+    src = read(tree, SMMU_C)
+    body = src[src.index('arm_smmu_evt_descs[] = {'):]
+    body = body[:body.index('\n};')]
+    body = re.sub(r'/\*.*?\*/', '', body, flags=re.S)
+    out = {}
+    for m in re.finditer(r'\[(EVT_ID_\w+)\]\s*=\s*\{\s*'
+                         r'(?:IOMMU_FAULT_REASON_(\w+)|(0))', body):
+        out[ids[m.group(1)]] = m.group(2)
+    return out
+
+
+def smmu_doc(doc):
+    out = {}
+    for row in rst_table(doc, 'SMMUv3 events'):
+        reason = row[2]
+        out[int(row[0], 16)] = None if reason == 'not reported' else reason
+    return out
+
+
+def virtio_code(tree):
+    """{reason name: generic reason name}; the default case is taken as
+    R_UNKNOWN's, as the specification asks of unknown reasons."""
+    src = read(tree, VIRTIO_C)
+    body = src[src.index('static int viommu_fault_decode('):]
+    body = body[:body.index('\n}\n')]
+    out = {}
+    for m in re.finditer(r'((?:case VIRTIO_IOMMU_FAULT_R_\w+:\s*|'
+                         r'default:\s*)+).*?reason = '
+                         r'IOMMU_FAULT_REASON_(\w+);', body, re.S):
+        for c in re.findall(r'VIRTIO_IOMMU_FAULT_(R_\w+)|(default)',
+                            m.group(1)):
+            out[c[0] or 'R_UNKNOWN'] = m.group(2)
+    return out
+
+
+def virtio_doc(doc):
+    return {row[0]: row[1] for row in
+            rst_table(doc, 'virtio-iommu fault events')}
+
+
+def compare(code, doc, what):
+    diffs = [f'{k!r}: code {code.get(k)!r}, docs {doc.get(k)!r}'
+             for k in sorted(set(code) | set(doc), key=str)
+             if code.get(k) != doc.get(k)]
+    return not diffs, f'{what}:\n' + '\n'.join(diffs)
+
+
+def groups():
+    def t(s):
+        tree = kbuild.source(series())
+        doc = read(tree, DOC)
+        for name, code, parse, what in (
+                ('SMMUv3 event table matches arm_smmu_evt_descs[]',
+                 smmu_code, smmu_doc, 'event number'),
+                ('virtio-iommu reason table matches viommu_fault_decode()',
+                 virtio_code, virtio_doc, 'reason')):
+            label = f'doc-tables: {name}'
+            try:
+                ok, why = compare(code(tree), parse(doc), what)
+            except (ValueError, KeyError, OSError) as e:
+                ok, why = False, f'could not read the tables: {e!r}'
+            s.check(label, ok, why)
+    return [('doc-tables', t)]
