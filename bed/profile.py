@@ -6,7 +6,9 @@ Unix socket and KASLR off.  gdb (tests/profile/trace_calls.py) lets the
 benchmark loop run, then single-steps one call of each system call of the
 round trip and records every kernel instruction executed.  The instructions
 are attributed to functions with the kernel's symbol table, and the table
-printed gives, per function, how many each kernel executed.  Under TCG
+printed gives, per function, how many each kernel executed in the call of
+median length among five consecutive calls (one call can pay for a slab
+refill that the others do not).  Under TCG
 with -icount shift=0 one instruction is one guest ns, so the differences
 add up to the P1 difference that 'make bench' measures (less user space
 and the system call entry, which the two kernels share).
@@ -76,7 +78,10 @@ def trace(c, flavour, arch, mode, outdir):
                       f'{g.stdout[-2000:]}{g.stderr[-2000:]}')
     addrs, names = symbols(os.path.join(obj, 'vmlinux'))
     res = {}
-    for call, pcs in json.load(open(out)).items():
+    for call, runs in json.load(open(out)).items():
+        # the call of median length: one call can pay for a slab refill
+        # or an RCU callback that the others do not
+        pcs = sorted(runs, key=len)[len(runs) // 2]
         res[call] = collections.Counter(
             names[bisect.bisect_right(addrs, pc) - 1] for pc in pcs)
     return res
