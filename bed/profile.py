@@ -55,24 +55,36 @@ def trace(c, flavour, arch, mode, outdir):
     box = {}
 
     def boot():
-        box['r'] = c.vm(flavour, arch, mode, 'bench',
+        try:
+            box['r'] = c.vm(flavour, arch, mode, 'bench',
                         params={'rounds': 1000, 'runs': 1},
                         qemu_extra=bench.ICOUNT + (
                             '-S', '-gdb', f'unix:{sock},server=on,wait=off'),
                         timeout=1200,
                         cmdline=arch.mock_iommu_cmdline + ('nokaslr',))
+        except Failure as e:
+            box['error'] = e
     t = threading.Thread(target=boot)
     t.start()
     for _ in range(600):
-        if os.path.exists(sock):
+        if os.path.exists(sock) or not t.is_alive():
             break
         time.sleep(0.1)
+    if not os.path.exists(sock):
+        t.join()
+        raise Failure(f'profile of {flavour.name}: the VM offered no gdb '
+                      f'socket\n{box.get("error", "")}')
     env = dict(os.environ, PROF_SOCKET=sock, PROF_OUT=out,
                PROF_FUNCS=','.join(f'{n}:{k}' for n, k in CALLS))
-    g = subprocess.run(['gdb', '-q', '-batch', '-x', SCRIPT,
-                        os.path.join(obj, 'vmlinux')], env=env,
-                       capture_output=True, text=True, timeout=1200)
+    try:
+        g = subprocess.run(['gdb', '-q', '-batch', '-x', SCRIPT,
+                            os.path.join(obj, 'vmlinux')], env=env,
+                           capture_output=True, text=True, timeout=1200)
+    except subprocess.TimeoutExpired as e:
+        raise Failure(f'profile of {flavour.name}: gdb timed out') from e
     t.join()
+    if 'error' in box:
+        raise Failure(f'profile of {flavour.name}: {box["error"]}')
     if not os.path.exists(out):
         raise Failure(f'profile of {flavour.name}: gdb recorded nothing\n'
                       f'{g.stdout[-2000:]}{g.stderr[-2000:]}')
@@ -83,7 +95,8 @@ def trace(c, flavour, arch, mode, outdir):
         # or an RCU callback that the others do not
         pcs = sorted(runs, key=len)[len(runs) // 2]
         res[call] = collections.Counter(
-            names[bisect.bisect_right(addrs, pc) - 1] for pc in pcs)
+            names[i] if (i := bisect.bisect_right(addrs, pc) - 1) >= 0
+            else hex(pc) for pc in pcs)
     return res
 
 

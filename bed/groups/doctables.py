@@ -109,7 +109,7 @@ def groups():
             label = f'doc-tables: {name}'
             try:
                 ok, why = compare(code(tree), parse(doc), what)
-            except (ValueError, KeyError, OSError) as e:
+            except (ValueError, KeyError, IndexError, OSError) as e:
                 ok, why = False, f'could not read the tables: {e!r}'
             s.check(label, ok, why)
     return [('doc-tables', t)]

@@ -31,8 +31,10 @@ def handler_records(r):
 
 def counter(r, name):
     """A counter of the IOMMU driver, summed over its IOMMU units."""
-    got = [int(v[1]) for v in r.result('iommu_counter') if v[0] == name]
-    return sum(got) if got else None
+    got = [v[1] for v in r.result('iommu_counter') if v[0] == name]
+    if not got or not all(x.isdigit() for x in got):
+        return None
+    return sum(int(x) for x in got)
 
 
 def expected(r, mode):

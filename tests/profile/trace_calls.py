@@ -18,7 +18,9 @@ calls = int(os.environ.get('PROF_CALLS', '5'))
 for item in os.environ['PROF_FUNCS'].split(','):
     name, skip = item.split(':')
     gdb.execute('delete')
-    gdb.execute('hbreak ' + name, to_string=True)
+    # at the entry itself, before the prologue, so that $sp holds the
+    # return address
+    gdb.execute('hbreak *' + name, to_string=True)
     for _ in range(int(skip)):
         gdb.execute('continue', to_string=True)
     res[name] = []

@@ -67,6 +67,6 @@ report_iommu_counters() {
 		result iommu_counter fault_records_dropped "$dropped" "$unit"
 		result iommu_counter fault_records_unknown "$unknown" "$unit"
 		result iommu_counter fault_overflows "$overflows" "$unit"
-		result iommu_counter prq_unknown "${prq:-0}" "$unit"
+		result iommu_counter prq_unknown "${prq:-missing}" "$unit"
 	done < "$f"
 }
