@@ -73,7 +73,7 @@ def run(arch_name, mode_name='', base=False):
         for line in f.raw:
             say(f'      | {line.strip()}')
     qemu = len(r.trace_lines(mode.trace))
-    dropped = counter(r, 'fault_records_dropped') or 0
+    dropped = counter(r, 'dropped') or 0
     total = len(recs) + len(logged) + dropped
     say('')
     verdict = 'adds up' if total == qemu else 'DOES NOT add up'

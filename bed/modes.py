@@ -8,6 +8,9 @@ plus, if its log lines are new, a parser in klog.py.
 
 from dataclasses import dataclass
 
+# in Mode.counters: the counter must equal the faults QEMU recorded
+QEMU_COUNT = 'qemu'
+
 
 @dataclass(frozen=True)
 class Storm:
@@ -37,8 +40,10 @@ class Mode:
     # symbols the series adds for this IOMMU (enforced only where defined)
     series_kconfig: str = ''
     kunit_suites: tuple = ()  # KUnit suites that must run on the series
-    counters: bool = False    # the driver exposes fault_records* counters
-                              # (VT-d: debugfs intel/fault_counters)
+    # the driver's debugfs fault counters ("<unit> name N name N ..."), with
+    # what the faults scenario expects of each: QEMU_COUNT (every fault QEMU
+    # recorded) or a number; () when the driver has none
+    counters: tuple = ()
     # the access the IOMMU reports (IOMMU_FAULT_PERM_* name, '' for none)
     # for each of the three DMAs and the write after unregister; None: the
     # direction of each DMA
@@ -83,7 +88,8 @@ def vtd(name, device, storm=None, context=False):
         series_kconfig=VTD_SERIES_KCONFIG,
         # the series' VT-d decoder suite (x86 only), run in kunit-x86_64
         kunit_suites=('intel-iommu-fault',),
-        counters=True,
+        counters=(('records', QEMU_COUNT), ('dropped', 0), ('unknown', 0),
+                  ('overflows', 0), ('prq_unknown', 0)),
         context=context,
     )
 
@@ -99,6 +105,7 @@ MODES = [
 CONFIG_ARM_SMMU_V3=y
 CONFIG_ARM_SMMU_V3_SVA=y
 CONFIG_ARM_SMMU_V3_KUNIT_TEST=y
+CONFIG_IOMMU_DEBUGFS=y
 ''',
         # the SMMU is a machine property on virt
         qemu_machine=',iommu=smmuv3',
@@ -111,6 +118,8 @@ CONFIG_ARM_SMMU_V3_KUNIT_TEST=y
         storm=Storm(length=4092, count=10),
         kunit_suites=('arm-smmu-v3-kunit-test',
                       'arm-smmu-v3-fault-kunit-test'),
+        counters=(('records', QEMU_COUNT), ('unknown', 0), ('overflows', 0),
+                  ('prq_unknown', 0), ('prq_overflows', 0)),
         context=True,
     ),
 ]

@@ -6,7 +6,8 @@ describe; this group reads both from the series tree and compares them,
 so that neither can change alone:
 
 - SMMUv3: arm_smmu_evt_descs[] (event number -> generic reason; an entry
-  with reason 0 is not reported) against the "SMMUv3 events" table;
+  with reason 0 is not reported) against the "SMMUv3 events" table, and
+  the fields each entry reports against the table's last column;
 - virtio-iommu: the reason switch of viommu_fault_decode() (the default
   case is R_UNKNOWN's) against the "virtio-iommu fault events" table.
 """
@@ -61,6 +62,55 @@ def smmu_code(tree):
     return out
 
 
+# The words of the docs' "Fields reported" column for each EVT_F_ flag
+SMMU_FIELD_WORDS = {
+    'EVT_F_SSV': {'PASID'},
+    'EVT_F_SSID': {'PASID', 'always'},
+    'EVT_F_ADDR': {'address'},
+    'EVT_F_FETCH': {'fetch address'},
+    'EVT_F_STALL': set(),       # a stall is a page request, not a field
+}
+
+
+def smmu_flags(src, expr):
+    """The EVT_F_ flags in expr, with the composite macros expanded."""
+    defs = {m.group(1): m.group(2) for m in re.finditer(
+        r'#define\s+(EVT_F_\w+)\s+(\((?:[^()]|\\\n)*\))', src)}
+    out = set()
+    for name in re.findall(r'EVT_F_\w+', expr):
+        out |= smmu_flags(src, defs[name]) if name in defs else {name}
+    return out
+
+
+def smmu_code_fields(tree):
+    """{event number: set of words of the fields it reports}, for the
+    events that are reported"""
+    ids = {m.group(1): int(m.group(2), 16) for m in re.finditer(
+        r'#define\s+(EVT_ID_\w+)\s+0x([0-9a-fA-F]+)', read(tree, SMMU_H))}
+    src = read(tree, SMMU_C)
+    body = src[src.index('arm_smmu_evt_descs[] = {'):]
+    body = body[:body.index('\n};')]
+    body = re.sub(r'/\*.*?\*/', '', body, flags=re.S)
+    out = {}
+    for m in re.finditer(r'\[(EVT_ID_\w+)\]\s*=\s*\{\s*'
+                         r'IOMMU_FAULT_REASON_\w+\s*,\s*([^}]*)\}', body):
+        flags = smmu_flags(src, m.group(2))
+        words = set()
+        if 'EVT_F_RNW' in flags:
+            words.add('access' if 'EVT_F_IND_PNU' in flags
+                      else 'read or write')
+        for f in flags - {'EVT_F_RNW', 'EVT_F_IND_PNU'}:
+            words |= SMMU_FIELD_WORDS[f]
+        out[ids[m.group(1)]] = words or {'none'}
+    return out
+
+
+def smmu_doc_fields(doc):
+    return {int(row[0], 16): set(w.strip() for w in row[3].split(','))
+            for row in rst_table(doc, 'SMMUv3 events')
+            if row[2] != 'not reported'}
+
+
 def smmu_doc(doc):
     out = {}
     for row in rst_table(doc, 'SMMUv3 events'):
@@ -104,6 +154,9 @@ def groups():
         for name, code, parse, what in (
                 ('SMMUv3 event table matches arm_smmu_evt_descs[]',
                  smmu_code, smmu_doc, 'event number'),
+                ('SMMUv3 event table lists the fields arm_smmu_evt_descs[] '
+                 'reports', smmu_code_fields, smmu_doc_fields,
+                 'event number'),
                 ('virtio-iommu reason table matches viommu_fault_decode()',
                  virtio_code, virtio_doc, 'reason')):
             label = f'doc-tables: {name}'

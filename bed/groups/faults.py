@@ -112,12 +112,13 @@ def checks(label, arch, mode, names):
 
     def counters(r):
         qemu = len(r.trace_lines(mode.trace))
-        got = [counter(r, name) for name in
-               ('fault_records', 'fault_records_dropped',
-                'fault_records_unknown', 'fault_overflows', 'prq_unknown')]
-        return (got == [qemu, 0, 0, 0, 0],
-                f'fault_records, _dropped, _unknown, fault_overflows, '
-                f'prq_unknown: {got}; QEMU recorded {qemu}\n{r.where()}')
+        names = [name for name, _ in mode.counters]
+        want = [qemu if w == modes.QEMU_COUNT else w
+                for _, w in mode.counters]
+        got = [counter(r, name) for name in names]
+        return (got == want,
+                f'{", ".join(names)}: {got}, expected {want} (QEMU '
+                f'recorded {qemu})\n{r.where()}')
 
     out = [(f'{label}: edu driver registered a device fault handler',
             registered)]

@@ -31,7 +31,7 @@ def checks(label, mode):
     def delivered(r):
         qemu = len(r.trace_lines(mode.trace))
         got = r.first_int('handler_faults')
-        dropped = counter(r, 'fault_records_dropped') or 0
+        dropped = counter(r, 'dropped') or 0
         refused = r.first_int('core_refused', 0)
         return (got + dropped + refused == qemu,
                 f'delivered {got} + dropped by the driver {dropped} + '
@@ -52,8 +52,8 @@ def checks(label, mode):
 
     def read_all(r):
         qemu = len(r.trace_lines(mode.trace))
-        records = counter(r, 'fault_records')
-        return records == qemu, f'fault_records {records}, QEMU {qemu}'
+        records = counter(r, 'records')
+        return records == qemu, f'records {records}, QEMU {qemu}'
 
     out = [
         (f'{label}: QEMU recorded every fault of the storm', recorded),

@@ -56,17 +56,21 @@ report_handler_faults() {
 	} < "$EDU/faults"
 }
 
-# The IOMMU drivers' fault counters, if they have any: VT-d's debugfs file
-# has one line per unit, "<unit> records N dropped N unknown N overflows N
-# prq_unknown N"
+# The IOMMU drivers' fault counters, if they have any, from debugfs files
+# with one line per unit: "<unit> name N name N ...".  VT-d has one file
+# for all its units, SMMUv3 one per SMMU.
 report_iommu_counters() {
-	f=/sys/kernel/debug/iommu/intel/fault_counters
-	[ -r "$f" ] || return 0
-	while read -r unit _ records _ dropped _ unknown _ overflows _ prq; do
-		result iommu_counter fault_records "$records" "$unit"
-		result iommu_counter fault_records_dropped "$dropped" "$unit"
-		result iommu_counter fault_records_unknown "$unknown" "$unit"
-		result iommu_counter fault_overflows "$overflows" "$unit"
-		result iommu_counter prq_unknown "${prq:-missing}" "$unit"
-	done < "$f"
+	for f in /sys/kernel/debug/iommu/intel/fault_counters \
+		 /sys/kernel/debug/iommu/arm-smmu-v3/*/fault_counters; do
+		[ -r "$f" ] || continue
+		while read -r unit rest; do
+			# shellcheck disable=SC2086 # split into name/value pairs
+			set -- $rest
+			while [ $# -ge 2 ]; do
+				result iommu_counter "$1" "$2" "$unit"
+				shift 2
+			done
+			[ $# -eq 0 ] || result iommu_counter "$1" missing "$unit"
+		done < "$f"
+	done
 }
