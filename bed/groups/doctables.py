@@ -47,19 +47,24 @@ def rst_table(doc, title):
     return rows
 
 
-def smmu_code(tree):
-    """{event number: reason name or None (not reported)}"""
+def smmu_descs(tree):
+    """[(event number, reason name or None, fields expression)] for every
+    entry of arm_smmu_evt_descs[], and the driver's source"""
     ids = {m.group(1): int(m.group(2), 16) for m in re.finditer(
         r'#define\s+(EVT_ID_\w+)\s+0x([0-9a-fA-F]+)', read(tree, SMMU_H))}
     src = read(tree, SMMU_C)
     body = src[src.index('arm_smmu_evt_descs[] = {'):]
     body = body[:body.index('\n};')]
     body = re.sub(r'/\*.*?\*/', '', body, flags=re.S)
-    out = {}
-    for m in re.finditer(r'\[(EVT_ID_\w+)\]\s*=\s*\{\s*'
-                         r'(?:IOMMU_FAULT_REASON_(\w+)|(0))', body):
-        out[ids[m.group(1)]] = m.group(2)
-    return out
+    return [(ids[m.group(1)], m.group(2), m.group(4).strip())
+            for m in re.finditer(r'\[(EVT_ID_\w+)\]\s*=\s*\{\s*'
+                                 r'(?:IOMMU_FAULT_REASON_(\w+)|(0))\s*,?'
+                                 r'([^}]*)\}', body)], src
+
+
+def smmu_code(tree):
+    """{event number: reason name or None (not reported)}"""
+    return {evt: reason for evt, reason, _ in smmu_descs(tree)[0]}
 
 
 # The words of the docs' "Fields reported" column for each EVT_F_ flag
@@ -85,23 +90,19 @@ def smmu_flags(src, expr):
 def smmu_code_fields(tree):
     """{event number: set of words of the fields it reports}, for the
     events that are reported"""
-    ids = {m.group(1): int(m.group(2), 16) for m in re.finditer(
-        r'#define\s+(EVT_ID_\w+)\s+0x([0-9a-fA-F]+)', read(tree, SMMU_H))}
-    src = read(tree, SMMU_C)
-    body = src[src.index('arm_smmu_evt_descs[] = {'):]
-    body = body[:body.index('\n};')]
-    body = re.sub(r'/\*.*?\*/', '', body, flags=re.S)
+    descs, src = smmu_descs(tree)
     out = {}
-    for m in re.finditer(r'\[(EVT_ID_\w+)\]\s*=\s*\{\s*'
-                         r'IOMMU_FAULT_REASON_\w+\s*,\s*([^}]*)\}', body):
-        flags = smmu_flags(src, m.group(2))
+    for evt, reason, fields in descs:
+        if not reason:
+            continue
+        flags = smmu_flags(src, fields)
         words = set()
         if 'EVT_F_RNW' in flags:
             words.add('access' if 'EVT_F_IND_PNU' in flags
                       else 'read or write')
         for f in flags - {'EVT_F_RNW', 'EVT_F_IND_PNU'}:
             words |= SMMU_FIELD_WORDS[f]
-        out[ids[m.group(1)]] = words or {'none'}
+        out[evt] = words or {'none'}
     return out
 
 
