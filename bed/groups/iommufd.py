@@ -20,6 +20,18 @@ from ..common import say
 from . import boot, scenario_checks, series
 
 KSELFTESTS = ('iommufd',)
+# the series' own kselftests of the device fault queue
+# (IOMMU_DEV_FAULT_QUEUE_ALLOC), run on the series only: each must pass
+DEV_FAULT_PROG = 'iommufd_dev_fault'
+DEV_FAULT_TESTS = tuple(f'dev_fault.{t}' for t in (
+    'deliver', 'no_queue', 'two_devices', 'overflow', 'poll', 'read_sizes',
+    'bad_alloc', 'close_queued', 'destroy_queued', 'detach_while_faulting'))
+# and its fault-injection sweep, the one test of iommufd_fail_nth that the
+# series adds
+FAIL_NTH_PROG = 'iommufd_fail_nth'
+FAIL_NTH_TESTS = ('basic_fail_nth.dev_fault_queue',)
+SERIES_PROGS = (*KSELFTESTS, DEV_FAULT_PROG,
+                f'{FAIL_NTH_PROG}:{FAIL_NTH_TESTS[0].split(".")[1]}')
 # the kselftests that trigger page requests and answer them through the
 # fault queue (iommufd.c: test_cmd_trigger_iopf); the no_domain variant has
 # no mock device and never gets that far
@@ -96,6 +108,16 @@ def kselftest_checks(label, prog, base_run):
     ]
 
 
+def series_only_checks(label, prog, names):
+    def passed(r):
+        t = tests(r, prog)
+        bad = {n: t.get(n, 'missing') for n in names if t.get(n) != 'ok'}
+        return (not bad and [prog, '0'] in r.result('kexit'),
+                f'not passing: {bad}; exit {r.result("kexit")}\n'
+                f'{r.where()}')
+    return [(f'{label}: {prog}: {", ".join(names)} pass', passed)]
+
+
 def smoke_checks(label):
     def rounds(r):
         got = r.result('p1')
@@ -125,14 +147,19 @@ def group(arch):
                            cmdline=arch.mock_iommu_cmdline)
         except Exception as e:
             b = e
-        r = boot(s, arch, mode, 'kselftest', params=params,
+        r = boot(s, arch, mode, 'kselftest',
+                 params={'progs': ','.join(SERIES_PROGS)},
                  cmdline=arch.mock_iommu_cmdline)
         checks = []
         for prog in KSELFTESTS:
             checks += kselftest_checks(label, prog, b)
+        checks += series_only_checks(label, DEV_FAULT_PROG, DEV_FAULT_TESTS)
+        checks += series_only_checks(label, FAIL_NTH_PROG, FAIL_NTH_TESTS)
         scenario_checks(s, label, r, checks)
-        for prog in KSELFTESTS:
+        for prog in (*KSELFTESTS, DEV_FAULT_PROG, FAIL_NTH_PROG):
             for name, run in (('base', b), ('series', r)):
+                if prog not in KSELFTESTS and name == 'base':
+                    continue
                 if not isinstance(run, Exception):
                     res = tests(run, prog)
                     fails = sorted(n for n, v in res.items()
