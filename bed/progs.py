@@ -26,13 +26,21 @@ class Prog:
     source: str          # 'tree:<path>' (in the kernel tree) or our file
     includes: tuple = ()  # kernel-tree directories on the include path
     kselftest: bool = False
+    # a program that only some trees have (the series adds it): skipped
+    # where its source is missing
+    optional: bool = False
 
 
 PROGS = (
     Prog('iommufd', f'tree:{SELFTESTS}/iommufd.c', kselftest=True),
     Prog('iommufd_fail_nth', f'tree:{SELFTESTS}/iommufd_fail_nth.c',
          kselftest=True),
+    Prog('iommufd_dev_fault', f'tree:{SELFTESTS}/iommufd_dev_fault.c',
+         kselftest=True, optional=True),
     Prog('iopf_bench', 'iopf_bench.c', includes=('drivers/iommu/iommufd',)),
+    # needs IOMMU_DEV_FAULT_QUEUE_ALLOC; on a tree without it (base) it
+    # builds as a stub that says so
+    Prog('vfio_fault', 'vfio_fault.c'),
 )
 
 
@@ -57,6 +65,8 @@ def build_progs(flavour, arch, obj):
             src = (os.path.join(tree, p.source[5:])
                    if p.source.startswith('tree:')
                    else os.path.join(PROGS_SRC, p.source))
+            if p.optional and not os.path.exists(src):
+                continue
             cmd = ['ccache', cc, '-static', '-O2', '-Wall', '-o',
                    os.path.join(dst, p.name), '-isystem', usr,
                    *(f'-I{os.path.join(tree, d)}' for d in p.includes)]

@@ -9,10 +9,10 @@ from ..common import Failure
 
 def all_groups():
     from . import (build, context, doctables, faults, hygiene, iommufd,
-                   kunit, storm)
+                   kunit, storm, vfio)
     return [*build.groups(), *faults.groups(), *storm.groups(),
             *context.groups(), *kunit.groups(), *iommufd.groups(),
-            *doctables.groups(), *hygiene.groups()]
+            *vfio.groups(), *doctables.groups(), *hygiene.groups()]
 
 
 def series():
