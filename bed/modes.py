@@ -20,6 +20,16 @@ class Storm:
 
 
 @dataclass(frozen=True)
+class Flood:
+    """A flood from user space (groups/vfio_flood.py): faulting DMA writes
+    of 'length' bytes, back to back for 'seconds' of guest time, into a
+    device fault queue of 'depth' records read only afterwards."""
+    seconds: float
+    length: int
+    depth: int = 16
+
+
+@dataclass(frozen=True)
 class Mode:
     name: str                 # also the test group's name
     arches: tuple             # architectures it runs on; the first mode
@@ -50,6 +60,12 @@ class Mode:
     perms: tuple = None
     # run the 'context' group (two more edu devices behind root ports)
     context: bool = False
+    # None: no vfio-flood group for this mode
+    flood: Flood = None
+    # in a line of 'trace': a regular expression whose first group is the
+    # requester ID (PCI bus/devfn, in hex) of the faulting device; '' when
+    # the line does not give it
+    trace_rid: str = ''
 
     def faults_per_dma(self, length):
         if not self.fault_unit:
@@ -69,7 +85,7 @@ CONFIG_INTEL_IOMMU_FAULT_KUNIT_TEST=y
 '''
 
 
-def vtd(name, device, storm=None, context=False):
+def vtd(name, device, storm=None, context=False, flood=None):
     """A VT-d mode: QEMU's intel-iommu with the given -device value."""
     return Mode(
         name=name,
@@ -78,6 +94,8 @@ def vtd(name, device, storm=None, context=False):
         qemu_machine='',
         qemu_args=('-device', device),
         trace='vtd_frr_new',
+        # the fault record's source identifier: bits 15:0 of its high half
+        trace_rid=r'high 0x[0-9a-f]*?([0-9a-f]{1,4}) low',
         log_parser='dmar',
         # second-level entries have no present bit: a hole faults as a
         # missing read or write permission (fault reasons 05h and 06h)
@@ -91,13 +109,18 @@ def vtd(name, device, storm=None, context=False):
         counters=(('records', QEMU_COUNT), ('dropped', 0), ('unknown', 0),
                   ('overflows', 0), ('prq_unknown', 0)),
         context=context,
+        flood=flood,
     )
 
 
 MODES = [
+    # QEMU's edu takes 100 ms of virtual time per DMA and VT-d records one
+    # fault per DMA: 60 s of guest time make about 600 faults, in a few
+    # seconds of host time under -icount (groups/vfio_flood.py)
     vtd('vtd-legacy', 'intel-iommu', storm=Storm(length=4, count=10000),
-        context=True),
-    vtd('vtd-scalable', 'intel-iommu,x-scalable-mode=on'),
+        context=True, flood=Flood(seconds=60, length=4)),
+    vtd('vtd-scalable', 'intel-iommu,x-scalable-mode=on',
+        flood=Flood(seconds=60, length=4)),
     Mode(
         name='smmuv3',
         arches=('arm64',),
@@ -111,11 +134,15 @@ CONFIG_IOMMU_DEBUGFS=y
         qemu_machine=',iommu=smmuv3',
         qemu_args=(),
         trace='smmuv3_record_event',
+        trace_rid=r'sid=0x([0-9a-f]+)',
         log_parser='smmuv3',
         reasons=('TRANSLATION', 'TRANSLATION', 'PERMISSION'),
         # QEMU's SMMUv3 records one event per 4-byte access
         fault_unit=4,
         storm=Storm(length=4092, count=10),
+        # one event per 4 bytes: 1,023 per 4092-byte DMA, about 30,000 in
+        # 3 s of guest time (10 DMAs a second)
+        flood=Flood(seconds=3, length=4092),
         kunit_suites=('arm-smmu-v3-kunit-test',
                       'arm-smmu-v3-fault-kunit-test'),
         counters=(('records', QEMU_COUNT), ('unknown', 0), ('overflows', 0),

@@ -9,10 +9,11 @@ from ..common import Failure
 
 def all_groups():
     from . import (build, context, doctables, faults, hygiene, iommufd,
-                   kunit, storm, vfio)
+                   kunit, storm, vfio, vfio_flood)
     return [*build.groups(), *faults.groups(), *storm.groups(),
             *context.groups(), *kunit.groups(), *iommufd.groups(),
-            *vfio.groups(), *doctables.groups(), *hygiene.groups()]
+            *vfio.groups(), *vfio_flood.groups(), *doctables.groups(),
+            *hygiene.groups()]
 
 
 def series():

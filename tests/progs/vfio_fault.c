@@ -25,6 +25,14 @@
  *   close N           rounds of N faults left unread while the fds are
  *                     closed, in different orders; then a queue is closed
  *                     and created again and must work
+ *   flood DEPTH MS LEN [OTHER]
+ *                     faulting DMA writes of LEN bytes, back to back for MS
+ *                     ms of guest time, into a queue of DEPTH records that
+ *                     is read only after the last one; then everything is
+ *                     read.  OTHER: the sysfs directory of another edu
+ *                     device, bound to edu_fault: a third into the flood,
+ *                     it is made to fault once, and its handler's count is
+ *                     watched while the flood goes on
  *
  * Everything it finds is printed on stdout as the test bed's result lines
  * ("BED: <key> <step> ..."), which the bed's vfio group checks:
@@ -39,6 +47,11 @@
  *   vfio_rec STEP BATCH I flags F sequence S dev_id D reason R pasid P
  *            perm M lost L reserved X addr A    a record read
  *   vfio_timeout STEP BATCH GOT WANT   records still missing at the deadline
+ *   vfio_flood STEP DMAS MS            the flood's DMAs and its length
+ *   vfio_other STEP FAULTED_MS SEEN_MS END_MS   the other device: when its
+ *            DMA was made, when its handler's count first showed it (-1:
+ *            not during the flood) and when the flood ended, in ms from its
+ *            start
  *   vfio_error STEP WHAT ERRNO         a setup step failed (exit 1)
  * A kernel whose uapi has no IOMMU_DEV_FAULT_QUEUE_ALLOC (the unpatched
  * base) gets a stub that prints "vfio_unsupported" and exits 4.
@@ -95,6 +108,9 @@ int main(void)
 #define AGAIN_IOVA		0xe800000ULL
 #define HUP_IOVA		0xec00000ULL
 #define CLOSE_IOVA		0xf000000ULL
+#define FLOOD_IOVA		0x8000000ULL	/* FLOOD_PAGES pages */
+#define FLOOD_PAGES		4096
+#define OTHER_IOVA		0xdead000ULL	/* never mapped by edu_fault */
 
 #define MAIN_LEN		8	/* bytes per DMA of the main step */
 #define SMALL_LEN		4	/* of the other steps */
@@ -694,6 +710,89 @@ static int step_close(struct dev *d, const char *bdf, int argc, char **argv)
 	return 0;
 }
 
+/* the first number in a sysfs file, -1 if it cannot be read */
+static long sysfs_number(const char *dir, const char *file)
+{
+	char path[512], buf[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtol(buf, NULL, 0);
+}
+
+/* one faulting DMA write of another device, through edu_fault's sysfs */
+static void other_dma(const char *dir)
+{
+	char path[512], cmd[64];
+	int fd, len;
+
+	snprintf(path, sizeof(path), "%s/dma", dir);
+	len = snprintf(cmd, sizeof(cmd), "write %#llx 4", OTHER_IOVA);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		error("open-other-dma");
+	if (write(fd, cmd, len) != len)
+		error("other-dma");
+	close(fd);
+}
+
+static int step_flood(struct dev *d, int argc, char **argv)
+{
+	const char *other = argc > 3 ? argv[3] : NULL;
+	uint64_t t0, now, ms, other_at = 0, seen_at = 0;
+	uint32_t depth, len;
+	unsigned int n = 0;
+
+	if (argc != 3 && argc != 4)
+		return 2;
+	depth = strtoul(argv[0], NULL, 0);
+	ms = strtoull(argv[1], NULL, 0);
+	len = strtoul(argv[2], NULL, 0);
+	d->qfd = queue_new(d, "ok", depth);
+	if (d->qfd < 0)
+		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+
+	/* as fast as the device goes; nothing is read until the end */
+	t0 = now_ms();
+	for (now = t0; now - t0 < ms; now = now_ms()) {
+		if (edu_dma(d, 1, FLOOD_IOVA + (n % FLOOD_PAGES) * PAGE, len)) {
+			errno = ETIMEDOUT;
+			error("edu-dma");
+		}
+		n++;
+		if (other && !other_at && now - t0 >= ms / 3) {
+			other_dma(other);
+			other_at = now_ms();
+		} else if (other_at && !seen_at &&
+			   sysfs_number(other, "faults") > 0) {
+			seen_at = now_ms();
+		}
+	}
+	printf("BED: vfio_fired %s flood %u %u\n", step, n, len);
+	printf("BED: vfio_flood %s %u %llu\n", step, n,
+	       (unsigned long long)(now - t0));
+	if (other)
+		printf("BED: vfio_other %s %lld %lld %llu\n", step,
+		       other_at ? (long long)(other_at - t0) : -1LL,
+		       seen_at ? (long long)(seen_at - t0) : -1LL,
+		       (unsigned long long)(now - t0));
+
+	/* then everything: the records, and what was lost */
+	settle(d, "full");
+	collect(d, "flood", n * faults_per_dma(len), 0);
+	close_all(d);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *bdf;
@@ -722,13 +821,16 @@ int main(int argc, char **argv)
 		ret = step_hup(&d, argc, argv);
 	else if (!strcmp(step, "close"))
 		ret = step_close(&d, bdf, argc, argv);
+	else if (!strcmp(step, "flood"))
+		ret = step_flood(&d, argc, argv);
 	else
 		ret = 2;
 	if (ret != 2)
 		return ret;
 usage:
 	fprintf(stderr, "usage: vfio_fault [-u FAULT_UNIT] BDF "
-		"main DEPTH | overflow DEPTH N | hup | close N\n");
+		"main DEPTH | overflow DEPTH N | hup | close N | "
+		"flood DEPTH MS LEN [OTHER]\n");
 	return 2;
 }
 #endif /* IOMMU_DEV_FAULT_QUEUE_ALLOC */

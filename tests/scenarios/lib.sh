@@ -74,3 +74,66 @@ report_iommu_counters() {
 		done < "$f"
 	done
 }
+
+# vfio_take [BDF]: give the edu device at BDF (default: the first edu on
+# the machine) to vfio-pci, as a VMM's host would; sets BDF and SYS.
+# Neither machine isolates MSIs (no VT-d interrupt remapping, no GICv3
+# ITS), so iommufd refuses to bind a device unless told that this is fine.
+vfio_take() {
+	BDF=$1
+	if [ -z "$BDF" ]; then
+		for _d in /sys/bus/pci/devices/*; do
+			if [ "$(cat "$_d/vendor")" = 0x1234 ] &&
+			   [ "$(cat "$_d/device")" = 0x11e8 ]; then
+				BDF=$(basename "$_d")
+				break
+			fi
+		done
+	fi
+	SYS=/sys/bus/pci/devices/$BDF
+	if [ -z "$BDF" ] || [ ! -d "$SYS" ]; then
+		result error "no edu device"
+		return 1
+	fi
+	result vfio_dev "$BDF"
+	if [ ! -x /progs/vfio_fault ]; then
+		result vfio_exit all missing
+		return 1
+	fi
+	echo 1 > /sys/module/iommufd/parameters/allow_unsafe_interrupts ||
+		return 1
+	echo vfio-pci > "$SYS/driver_override" || return 1
+	echo "$BDF" > /sys/bus/pci/drivers_probe
+	wait_until 10 vfio_has_cdev
+	_drv=$(readlink "$SYS/driver")
+	result vfio_driver "${_drv##*/}"
+	result vfio_cdev "$(ls "$SYS/vfio-dev/" 2>/dev/null)"
+}
+
+vfio_has_cdev() {
+	for _d in "$SYS"/vfio-dev/vfio*; do
+		[ -e "$_d" ] && return 0
+	done
+	return 1
+}
+
+# fault_records: the IOMMU drivers' 'records' counters summed over their
+# units (the debugfs files report_iommu_counters reads), or 'none'
+fault_records() {
+	_sum=none
+	for _f in /sys/kernel/debug/iommu/intel/fault_counters \
+		  /sys/kernel/debug/iommu/arm-smmu-v3/*/fault_counters; do
+		[ -r "$_f" ] || continue
+		while read -r _unit _rest; do
+			# shellcheck disable=SC2086 # split into name/value pairs
+			set -- $_rest
+			while [ $# -ge 2 ]; do
+				if [ "$1" = records ]; then
+					_sum=$((${_sum#none} + $2))
+				fi
+				shift 2
+			done
+		done < "$_f"
+	done
+	echo "$_sum"
+}

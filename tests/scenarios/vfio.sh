@@ -15,67 +15,7 @@
 # fault_unit (modes.py), depth, ovf_depth, ovf_n, close_n.
 . /scenarios/lib.sh
 
-BDF=${bed_dev:-}
-if [ -z "$BDF" ]; then
-	for d in /sys/bus/pci/devices/*; do
-		if [ "$(cat "$d/vendor")" = 0x1234 ] &&
-		   [ "$(cat "$d/device")" = 0x11e8 ]; then
-			BDF=$(basename "$d")
-			break
-		fi
-	done
-fi
-SYS=/sys/bus/pci/devices/$BDF
-if [ -z "$BDF" ] || [ ! -d "$SYS" ]; then
-	result error "no edu device"
-	return 1
-fi
-result vfio_dev "$BDF"
-
-if [ ! -x /progs/vfio_fault ]; then
-	result vfio_exit all missing
-	return 1
-fi
-
-# Neither machine isolates MSIs (no VT-d interrupt remapping, no GICv3
-# ITS), so iommufd refuses to bind a device unless told that this is fine,
-# as a VMM's host would be
-echo 1 > /sys/module/iommufd/parameters/allow_unsafe_interrupts || return 1
-
-# give the device to vfio-pci
-echo vfio-pci > "$SYS/driver_override" || return 1
-echo "$BDF" > /sys/bus/pci/drivers_probe
-has_vfio_dev() {
-	for _d in "$SYS"/vfio-dev/vfio*; do
-		[ -e "$_d" ] && return 0
-	done
-	return 1
-}
-wait_until 10 has_vfio_dev
-drv=$(readlink "$SYS/driver")
-result vfio_driver "${drv##*/}"
-result vfio_cdev "$(ls "$SYS/vfio-dev/" 2>/dev/null)"
-
-# fault_records: the IOMMU drivers' 'records' counters summed over their
-# units (the debugfs files report_iommu_counters reads), or 'none'
-fault_records() {
-	_sum=none
-	for _f in /sys/kernel/debug/iommu/intel/fault_counters \
-		  /sys/kernel/debug/iommu/arm-smmu-v3/*/fault_counters; do
-		[ -r "$_f" ] || continue
-		while read -r _unit _rest; do
-			# shellcheck disable=SC2086 # split into name/value pairs
-			set -- $_rest
-			while [ $# -ge 2 ]; do
-				if [ "$1" = records ]; then
-					_sum=$((${_sum#none} + $2))
-				fi
-				shift 2
-			done
-		done < "$_f"
-	done
-	echo "$_sum"
-}
+vfio_take "${bed_dev:-}" || return 1
 
 # run_step STEP ARGS...: one run of the program, with the driver's count
 # of fault records before and after it
