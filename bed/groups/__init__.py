@@ -9,10 +9,11 @@ from ..common import Failure
 
 def all_groups():
     from . import (build, context, doctables, faults, hygiene, iommufd,
-                   kunit, storm, vfio, vfio_flood)
+                   kunit, storm, vfio, vfio_flood, vfio_teardown)
     return [*build.groups(), *faults.groups(), *storm.groups(),
             *context.groups(), *kunit.groups(), *iommufd.groups(),
-            *vfio.groups(), *vfio_flood.groups(), *doctables.groups(),
+            *vfio.groups(), *vfio_flood.groups(), *vfio_teardown.groups(),
+            *doctables.groups(),
             *hygiene.groups()]
 
 

@@ -25,6 +25,20 @@
  *   close N           rounds of N faults left unread while the fds are
  *                     closed, in different orders; then a queue is closed
  *                     and created again and must work
+ *   close-flowing DEPTH MS LEN
+ *                     faults flow (DMA writes of LEN bytes from a second
+ *                     thread) into a queue read for MS ms, which is then
+ *                     closed; MS ms with no queue; a new queue read for MS
+ *                     ms; then the flow stops and everything is read
+ *   detach-flowing DEPTH MS LEN
+ *                     faults flow into a queue read all along; after MS ms
+ *                     the device is detached from its IOAS, MS ms later
+ *                     attached again, MS ms later the flow stops
+ *   unbind-flowing DEPTH MS LEN
+ *                     faults flow into a queue read for MS ms, then left
+ *                     unread for MS / 2 ms; the device fd is closed
+ *                     (unbind) while the flow goes on; poll(), the records
+ *                     queued before, read() returning 0
  *   flood DEPTH MS LEN [OTHER]
  *                     faulting DMA writes of LEN bytes, back to back for MS
  *                     ms of guest time, into a queue of DEPTH records that
@@ -52,6 +66,12 @@
  *            DMA was made, when its handler's count first showed it (-1:
  *            not during the flood) and when the flood ended, in ms from its
  *            start
+ *   vfio_mark STEP WHAT STARTED DONE   the flow's DMAs started (their
+ *            command written; DMA i is at the step's base + i pages) and
+ *            done at a moment of a *-flowing step
+ *   vfio_flow STEP BASE LEN STARTED DONE ERRNO   the flow at its end: a
+ *            DMA started and not seen done faulted or not (unbind)
+ *   vfio_ioctl STEP WHAT RET ERRNO     a detach or attach
  *   vfio_error STEP WHAT ERRNO         a setup step failed (exit 1)
  * A kernel whose uapi has no IOMMU_DEV_FAULT_QUEUE_ALLOC (the unpatched
  * base) gets a stub that prints "vfio_unsupported" and exits 4.
@@ -73,6 +93,7 @@ int main(void)
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +132,10 @@ int main(void)
 #define FLOOD_IOVA		0x8000000ULL	/* FLOOD_PAGES pages */
 #define FLOOD_PAGES		4096
 #define OTHER_IOVA		0xdead000ULL	/* never mapped by edu_fault */
+#define CLOSE_FLOW_IOVA		0x9000000ULL	/* FLOW_PAGES pages each */
+#define DETACH_FLOW_IOVA	0xa000000ULL
+#define UNBIND_FLOW_IOVA	0xb000000ULL
+#define FLOW_PAGES		4096
 
 #define MAIN_LEN		8	/* bytes per DMA of the main step */
 #define SMALL_LEN		4	/* of the other steps */
@@ -793,6 +818,281 @@ static int step_flood(struct dev *d, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Faults flowing: a thread makes the device DMA-write never-mapped IOVAs,
+ * one page further each time, until told to stop or until the device fd
+ * is gone.  It programs edu through the fd's BAR0 region with pread() and
+ * pwrite(), not through the mapping, so that closing the fd unbinds the
+ * device (a mapping would hold the file).
+ */
+struct flow {
+	int fd;
+	uint64_t off;
+	uint64_t base;
+	uint32_t len;
+	pthread_t thread;
+	int stop;
+	unsigned int started;
+	unsigned int done;
+	int err;
+};
+
+static int io_w64(struct flow *f, unsigned int reg, uint64_t v)
+{
+	return pwrite(f->fd, &v, 8, f->off + reg) == 8 ? 0 : -1;
+}
+
+static int io_r64(struct flow *f, unsigned int reg, uint64_t *v)
+{
+	return pread(f->fd, v, 8, f->off + reg) == 8 ? 0 : -1;
+}
+
+static void *flow_main(void *arg)
+{
+	struct flow *f = arg;
+
+	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t iova = f->base + (f->started % FLOW_PAGES) * PAGE;
+		uint64_t cmd, t0;
+
+		if (io_w64(f, EDU_REG_DMA_SRC, EDU_BUF) ||
+		    io_w64(f, EDU_REG_DMA_DST, iova) ||
+		    io_w64(f, EDU_REG_DMA_COUNT, f->len) ||
+		    io_w64(f, EDU_REG_DMA_CMD, EDU_DMA_START | EDU_DMA_TO_RAM))
+			goto out;
+		__atomic_store_n(&f->started, f->started + 1,
+				 __ATOMIC_RELEASE);
+		t0 = now_ms();
+		do {
+			if (now_ms() - t0 > EDU_DMA_TIMEOUT_MS) {
+				errno = ETIMEDOUT;
+				goto out;
+			}
+			sleep_ms(1);
+			if (io_r64(f, EDU_REG_DMA_CMD, &cmd))
+				goto out;
+		} while (cmd & EDU_DMA_START);
+		__atomic_store_n(&f->done, f->done + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+out:
+	f->err = errno;
+	return NULL;
+}
+
+static void flow_start(struct flow *f, struct dev *d, uint64_t base,
+		       uint32_t len)
+{
+	struct vfio_region_info bar;
+
+	memset(f, 0, sizeof(*f));
+	if (region_info(d, VFIO_PCI_BAR0_REGION_INDEX, &bar))
+		error("GET_REGION_INFO-BAR0");
+	f->fd = d->devfd;
+	f->off = bar.offset;
+	f->base = base;
+	f->len = len;
+	errno = pthread_create(&f->thread, NULL, flow_main, f);
+	if (errno)
+		error("pthread_create");
+}
+
+static void mark(struct flow *f, const char *what)
+{
+	printf("BED: vfio_mark %s %s %u %u\n", step, what,
+	       __atomic_load_n(&f->started, __ATOMIC_ACQUIRE),
+	       __atomic_load_n(&f->done, __ATOMIC_ACQUIRE));
+}
+
+/* stop the flow (if not stopped already) and wait for its thread */
+static void flow_join(struct flow *f)
+{
+	__atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(f->thread, NULL);
+	mark(f, "stopped");
+	printf("BED: vfio_flow %s %#llx %u %u %u %d\n", step,
+	       (unsigned long long)f->base, f->len, f->started, f->done,
+	       f->err);
+	/* every DMA seen done made its faults */
+	printf("BED: vfio_fired %s flow %u %u\n", step, f->done, f->len);
+}
+
+/* one read() of whatever is queued; returns the faults it accounts for */
+static unsigned int read_some(struct dev *d, const char *batch, ssize_t *ret)
+{
+	struct iommu_dev_fault buf[BIG_RECS];
+	unsigned int got = 0;
+	ssize_t n, i;
+
+	n = read(d->qfd, buf, sizeof(buf));
+	if (ret)
+		*ret = n;
+	if (n < 0)
+		error("read");
+	if (n % REC) {
+		errno = EPROTO;
+		error("read-partial-record");
+	}
+	for (i = 0; i < n / REC; i++) {
+		print_rec(batch, &buf[i]);
+		got += accounts(&buf[i]);
+	}
+	return got;
+}
+
+/* read the queue as records come, for ms ms */
+static void read_for(struct dev *d, const char *batch, unsigned int ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	while (now_ms() < end)
+		if (do_poll(d, NULL, 50) & POLLIN)
+			read_some(d, batch, NULL);
+}
+
+/* the flow stopped: read until nothing more comes for QUIET_MS */
+static void drain(struct dev *d, const char *batch)
+{
+	uint64_t end;
+
+	sleep_ms(SETTLE_MS);
+	for (end = now_ms() + QUIET_MS; now_ms() < end;) {
+		if (do_poll(d, NULL, QUIET_MS) & POLLIN) {
+			read_some(d, batch, NULL);
+			end = now_ms() + QUIET_MS;
+		}
+	}
+}
+
+static int flowing_args(int argc, char **argv, uint32_t *depth,
+			unsigned int *ms, uint32_t *len)
+{
+	if (argc != 3)
+		return -1;
+	*depth = strtoul(argv[0], NULL, 0);
+	*ms = strtoul(argv[1], NULL, 0);
+	*len = strtoul(argv[2], NULL, 0);
+	return 0;
+}
+
+static int step_close_flowing(struct dev *d, int argc, char **argv)
+{
+	unsigned int ms;
+	uint32_t depth, len;
+	struct flow f;
+
+	if (flowing_args(argc, argv, &depth, &ms, &len))
+		return 2;
+	d->qfd = queue_new(d, "first", depth);
+	if (d->qfd < 0)
+		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	flow_start(&f, d, CLOSE_FLOW_IOVA, len);
+	read_for(d, "first", ms);
+	/* the last read of the first queue, then its close, mid-flow */
+	mark(&f, "last_read");
+	read_some(d, "first", NULL);
+	mark(&f, "close_call");
+	close_fd(&d->qfd);
+	mark(&f, "close_ret");
+	/* no queue: the IOMMU driver logs the faults, nobody reads them */
+	sleep_ms(ms);
+	mark(&f, "alloc_call");
+	d->qfd = queue_new(d, "second", depth);
+	if (d->qfd < 0)
+		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	mark(&f, "alloc_ret");
+	read_for(d, "second", ms);
+	flow_join(&f);
+	drain(d, "second");
+	close_all(d);
+	return 0;
+}
+
+static void detach_attach(struct dev *d, struct flow *f, int attach)
+{
+	struct vfio_device_attach_iommufd_pt at = {
+		.argsz = sizeof(at),
+		.pt_id = d->ioas,
+	};
+	struct vfio_device_detach_iommufd_pt de = { .argsz = sizeof(de) };
+	const char *what = attach ? "attach" : "detach";
+	char name[32];
+	int ret;
+
+	snprintf(name, sizeof(name), "%s_call", what);
+	mark(f, name);
+	ret = attach ? ioctl(d->devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) :
+		       ioctl(d->devfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &de);
+	printf("BED: vfio_ioctl %s %s %d %d\n", step, what, ret,
+	       ret ? errno : 0);
+	snprintf(name, sizeof(name), "%s_ret", what);
+	mark(f, name);
+}
+
+static int step_detach_flowing(struct dev *d, int argc, char **argv)
+{
+	unsigned int ms;
+	uint32_t depth, len;
+	struct flow f;
+
+	if (flowing_args(argc, argv, &depth, &ms, &len))
+		return 2;
+	d->qfd = queue_new(d, "ok", depth);
+	if (d->qfd < 0)
+		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	flow_start(&f, d, DETACH_FLOW_IOVA, len);
+	read_for(d, "attached", ms);
+	detach_attach(d, &f, 0);
+	read_for(d, "detached", ms);
+	detach_attach(d, &f, 1);
+	read_for(d, "reattached", ms);
+	flow_join(&f);
+	drain(d, "reattached");
+	close_all(d);
+	return 0;
+}
+
+static int step_unbind_flowing(struct dev *d, int argc, char **argv)
+{
+	unsigned int ms;
+	uint32_t depth, len;
+	struct flow f;
+	ssize_t ret;
+
+	if (flowing_args(argc, argv, &depth, &ms, &len))
+		return 2;
+	d->qfd = queue_new(d, "ok", depth);
+	if (d->qfd < 0)
+		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	/* the BAR mapping would keep the device fd's file open */
+	munmap((void *)d->bar, d->bar_size);
+	d->bar = NULL;
+	flow_start(&f, d, UNBIND_FLOW_IOVA, len);
+	read_for(d, "bound", ms);
+	/* records queue up unread, then the device goes, faults flowing */
+	mark(&f, "last_read");
+	sleep_ms(ms / 2);
+	do_poll(d, "before_unbind", 0);
+	mark(&f, "unbind_call");
+	close_fd(&d->devfd);
+	/* the flow's next access fails: the file's release has run then */
+	pthread_join(f.thread, NULL);
+	f.stop = 1;
+	mark(&f, "unbound");
+	printf("BED: vfio_flow %s %#llx %u %u %u %d\n", step,
+	       (unsigned long long)f.base, f.len, f.started, f.done, f.err);
+	printf("BED: vfio_fired %s flow %u %u\n", step, f.done, f.len);
+	do_poll(d, "unbound", WAIT_MS);
+	do {
+		read_some(d, "unbound", &ret);
+		printf("BED: vfio_read %s unbound %zu %zd %d\n", step,
+		       sizeof(struct iommu_dev_fault) * BIG_RECS, ret, 0);
+	} while (ret > 0);
+	do_poll(d, "drained", 0);
+	close_all(d);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *bdf;
@@ -823,6 +1123,12 @@ int main(int argc, char **argv)
 		ret = step_close(&d, bdf, argc, argv);
 	else if (!strcmp(step, "flood"))
 		ret = step_flood(&d, argc, argv);
+	else if (!strcmp(step, "close-flowing"))
+		ret = step_close_flowing(&d, argc, argv);
+	else if (!strcmp(step, "detach-flowing"))
+		ret = step_detach_flowing(&d, argc, argv);
+	else if (!strcmp(step, "unbind-flowing"))
+		ret = step_unbind_flowing(&d, argc, argv);
 	else
 		ret = 2;
 	if (ret != 2)
@@ -830,7 +1136,8 @@ int main(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: vfio_fault [-u FAULT_UNIT] BDF "
 		"main DEPTH | overflow DEPTH N | hup | close N | "
-		"flood DEPTH MS LEN [OTHER]\n");
+		"flood DEPTH MS LEN [OTHER] | close-flowing DEPTH MS LEN | "
+		"detach-flowing DEPTH MS LEN | unbind-flowing DEPTH MS LEN\n");
 	return 2;
 }
 #endif /* IOMMU_DEV_FAULT_QUEUE_ALLOC */
