@@ -37,6 +37,21 @@ def counter(r, name):
     return sum(int(x) for x in got)
 
 
+def counters_check(mode):
+    """A check that each of the mode's driver counters (mode.counters) has
+    its expected value: a number, or QEMU's count of faults (QEMU_COUNT)."""
+    def counters(r):
+        qemu = len(r.trace_lines(mode.trace))
+        names = [name for name, _ in mode.counters]
+        want = [qemu if w == modes.QEMU_COUNT else w
+                for _, w in mode.counters]
+        got = [counter(r, name) for name in names]
+        return (got == want,
+                f'{", ".join(names)}: {got}, expected {want} (QEMU '
+                f'recorded {qemu})\n{r.where()}')
+    return counters
+
+
 def expected(r, mode):
     """[(what, iova, direction, reason name)] for this run."""
     ro = r.first_int('ro_iova')
@@ -110,15 +125,7 @@ def checks(label, arch, mode, names):
                 f'handler, {logged} were logged; expected {len(DMAS)} + 1'
                 f'\n{r.where()}')
 
-    def counters(r):
-        qemu = len(r.trace_lines(mode.trace))
-        names = [name for name, _ in mode.counters]
-        want = [qemu if w == modes.QEMU_COUNT else w
-                for _, w in mode.counters]
-        got = [counter(r, name) for name in names]
-        return (got == want,
-                f'{", ".join(names)}: {got}, expected {want} (QEMU '
-                f'recorded {qemu})\n{r.where()}')
+    counters = counters_check(mode)
 
     out = [(f'{label}: edu driver registered a device fault handler',
             registered)]

@@ -25,7 +25,7 @@ from errno import EINVAL
 
 from .. import arches, kbuild, modes
 from . import boot, scenario_checks, series
-from .faults import counter
+from .faults import counters_check
 
 PAGE = 0x1000
 # the main step's DMAs, in the program's order: direction, and what the
@@ -457,15 +457,7 @@ def checks(label, arch, mode, u):
                 f'{read}; faults left unread at close {unread}\n'
                 f'{r.where()}')
 
-    def counters(r):
-        qemu = len(r.trace_lines(mode.trace))
-        names = [name for name, _ in mode.counters]
-        want = [qemu if w == modes.QEMU_COUNT else w
-                for _, w in mode.counters]
-        got = [counter(r, name) for name in names]
-        return (got == want,
-                f'{", ".join(names)}: {got}, expected {want} (QEMU '
-                f'recorded {qemu})\n{r.where()}')
+    counters = counters_check(mode)
 
     out = [
         (f'{label}: every step ran', ran),
@@ -510,18 +502,32 @@ def checks(label, arch, mode, u):
     return out
 
 
+def run_group(s, label, arch, mode, scenario, checks, summary=None, **kw):
+    """One VFIO group: build the programs, boot the series with scenario,
+    run checks(label, arch, mode, uapi) on the result and, if given,
+    record summary(run, arch, mode, uapi) as the group's measurement.
+    The vfio-flood and vfio-teardown groups run this way too."""
+    try:
+        s.chain.progs(series(), arch)
+        s.check(f'{label}: test programs built', True)
+    except Exception as e:
+        s.not_run([f'{label}: test programs built'], e)
+    r = boot(s, arch, mode, scenario, **kw)
+    u = Uapi(kbuild.source(series()))
+    scenario_checks(s, label, r, checks(label, arch, mode, u))
+    if summary and not isinstance(r, Exception):
+        try:
+            s.measure(label, summary(r, arch, mode, u))
+        except Exception as e:
+            s.measure(label, f'no summary: {e!r}')
+
+
 def group(arch, mode):
     label = f'vfio-{mode.name}-{arch.name}'
 
     def t(s):
-        try:
-            s.chain.progs(series(), arch)
-            s.check(f'{label}: test programs built', True)
-        except Exception as e:
-            s.not_run([f'{label}: test programs built'], e)
-        r = boot(s, arch, mode, 'vfio', params=params(arch, mode))
-        u = Uapi(kbuild.source(series()))
-        scenario_checks(s, label, r, checks(label, arch, mode, u))
+        run_group(s, label, arch, mode, 'vfio', checks,
+                  params=params(arch, mode))
     return label, t
 
 

@@ -29,13 +29,12 @@ Only modes whose driver counts the records it reads get a group (as for
 import re
 from collections import Counter
 
-from .. import arches, kbuild
-from . import boot, scenario_checks, series
+from .. import arches
 from .context import qemu_extra as port_devices
 from .storm import STORM_QEMU
-from .vfio import (Uapi, accounted, fault_record_problems, is_lost_only,
-                   modes_with_records, records, sequence_problems, show,
-                   step_records)
+from .vfio import (accounted, fault_record_problems, is_lost_only,
+                   modes_with_records, records, run_group, sequence_problems,
+                   show, step_records)
 
 STEP = 'flood'
 REC_SIZE = 40            # sizeof(struct iommu_dev_fault)
@@ -291,20 +290,9 @@ def group(arch, mode):
     label = f'vfio-flood-{mode.name}-{arch.name}'
 
     def t(s):
-        try:
-            s.chain.progs(series(), arch)
-            s.check(f'{label}: test programs built', True)
-        except Exception as e:
-            s.not_run([f'{label}: test programs built'], e)
-        r = boot(s, arch, mode, 'vfio-flood', params=params(arch, mode),
-                 qemu_extra=qemu_args(arch, mode))
-        u = Uapi(kbuild.source(series()))
-        scenario_checks(s, label, r, checks(label, arch, mode, u))
-        if not isinstance(r, Exception):
-            try:
-                s.measure(label, summary(r, arch, mode, u))
-            except Exception as e:
-                s.measure(label, f'no summary: {e!r}')
+        run_group(s, label, arch, mode, 'vfio-flood', checks, summary,
+                  params=params(arch, mode),
+                  qemu_extra=qemu_args(arch, mode))
     return label, t
 
 

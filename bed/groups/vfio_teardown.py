@@ -33,13 +33,12 @@ for the device (mode.trace_rid) must equal the steps' sum.
 
 import math
 
-from .. import arches, kbuild, klog, modes
-from . import boot, scenario_checks, series
-from .faults import counter
+from .. import arches, klog
+from .faults import counters_check
 from .storm import STORM_QEMU
-from .vfio import (Uapi, accounted, fault_record_problems, is_lost_only,
-                   modes_with_records, of_step, records, sequence_problems,
-                   show, step_records)
+from .vfio import (accounted, fault_record_problems, is_lost_only,
+                   modes_with_records, of_step, records, run_group,
+                   sequence_problems, show, step_records)
 from .vfio_flood import qemu_faults
 
 PAGE = 0x1000
@@ -176,14 +175,7 @@ def checks(label, arch, mode, u):
                     f'others); the driver read {steps} per step\n'
                     f'{r.where()}')
 
-    def counters(r):
-        qemu = len(r.trace_lines(mode.trace))
-        names = [n for n, _ in mode.counters]
-        want = [qemu if w == modes.QEMU_COUNT else w
-                for _, w in mode.counters]
-        got = [counter(r, n) for n in names]
-        return got == want, (f'{", ".join(names)}: {got}, expected {want}'
-                             f'\n{r.where()}')
+    counters = counters_check(mode)
 
     # close-flowing
     C = 'close-flowing'
@@ -438,20 +430,8 @@ def group(arch, mode):
     label = f'vfio-teardown-{mode.name}-{arch.name}'
 
     def t(s):
-        try:
-            s.chain.progs(series(), arch)
-            s.check(f'{label}: test programs built', True)
-        except Exception as e:
-            s.not_run([f'{label}: test programs built'], e)
-        r = boot(s, arch, mode, 'vfio-teardown', params=params(arch, mode),
-                 qemu_extra=STORM_QEMU)
-        u = Uapi(kbuild.source(series()))
-        scenario_checks(s, label, r, checks(label, arch, mode, u))
-        if not isinstance(r, Exception):
-            try:
-                s.measure(label, summary(r, arch, mode, u))
-            except Exception as e:
-                s.measure(label, f'no summary: {e!r}')
+        run_group(s, label, arch, mode, 'vfio-teardown', checks, summary,
+                  params=params(arch, mode), qemu_extra=STORM_QEMU)
     return label, t
 
 

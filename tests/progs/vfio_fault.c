@@ -964,29 +964,38 @@ static void drain(struct dev *d, const char *batch)
 	}
 }
 
-static int flowing_args(int argc, char **argv, uint32_t *depth,
-			unsigned int *ms, uint32_t *len)
+/*
+ * The flowing steps' start: their arguments (DEPTH MS LEN), a queue of
+ * DEPTH records named @queue, and the thread that makes the device fault
+ * from @iova on.  Returns -1 for bad arguments.
+ */
+static int flowing_start(struct dev *d, int argc, char **argv,
+			 const char *queue, uint64_t iova, struct flow *f,
+			 unsigned int *ms)
 {
+	uint32_t depth, len;
+
 	if (argc != 3)
 		return -1;
-	*depth = strtoul(argv[0], NULL, 0);
+	depth = strtoul(argv[0], NULL, 0);
 	*ms = strtoul(argv[1], NULL, 0);
-	*len = strtoul(argv[2], NULL, 0);
+	len = strtoul(argv[2], NULL, 0);
+	d->qfd = queue_new(d, queue, depth);
+	if (d->qfd < 0)
+		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	flow_start(f, d, iova, len);
 	return 0;
 }
 
 static int step_close_flowing(struct dev *d, int argc, char **argv)
 {
 	unsigned int ms;
-	uint32_t depth, len;
+	uint32_t depth;
 	struct flow f;
 
-	if (flowing_args(argc, argv, &depth, &ms, &len))
+	if (flowing_start(d, argc, argv, "first", CLOSE_FLOW_IOVA, &f, &ms))
 		return 2;
-	d->qfd = queue_new(d, "first", depth);
-	if (d->qfd < 0)
-		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
-	flow_start(&f, d, CLOSE_FLOW_IOVA, len);
+	depth = strtoul(argv[0], NULL, 0);
 	read_for(d, "first", ms);
 	/* the last read of the first queue, then its close, mid-flow */
 	mark(&f, "last_read");
@@ -1032,15 +1041,10 @@ static void detach_attach(struct dev *d, struct flow *f, int attach)
 static int step_detach_flowing(struct dev *d, int argc, char **argv)
 {
 	unsigned int ms;
-	uint32_t depth, len;
 	struct flow f;
 
-	if (flowing_args(argc, argv, &depth, &ms, &len))
+	if (flowing_start(d, argc, argv, "ok", DETACH_FLOW_IOVA, &f, &ms))
 		return 2;
-	d->qfd = queue_new(d, "ok", depth);
-	if (d->qfd < 0)
-		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
-	flow_start(&f, d, DETACH_FLOW_IOVA, len);
 	read_for(d, "attached", ms);
 	detach_attach(d, &f, 0);
 	read_for(d, "detached", ms);
@@ -1055,19 +1059,14 @@ static int step_detach_flowing(struct dev *d, int argc, char **argv)
 static int step_unbind_flowing(struct dev *d, int argc, char **argv)
 {
 	unsigned int ms;
-	uint32_t depth, len;
 	struct flow f;
 	ssize_t ret;
 
-	if (flowing_args(argc, argv, &depth, &ms, &len))
-		return 2;
-	d->qfd = queue_new(d, "ok", depth);
-	if (d->qfd < 0)
-		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
 	/* the BAR mapping would keep the device fd's file open */
 	munmap((void *)d->bar, d->bar_size);
 	d->bar = NULL;
-	flow_start(&f, d, UNBIND_FLOW_IOVA, len);
+	if (flowing_start(d, argc, argv, "ok", UNBIND_FLOW_IOVA, &f, &ms))
+		return 2;
 	read_for(d, "bound", ms);
 	/* records queue up unread, then the device goes, faults flowing */
 	mark(&f, "last_read");

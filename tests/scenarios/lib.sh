@@ -56,10 +56,11 @@ report_handler_faults() {
 	} < "$EDU/faults"
 }
 
-# The IOMMU drivers' fault counters, if they have any, from debugfs files
-# with one line per unit: "<unit> name N name N ...".  VT-d has one file
-# for all its units, SMMUv3 one per SMMU.
-report_iommu_counters() {
+# iommu_counters: the IOMMU drivers' fault counters, if they have any, one
+# "<name> <value> <unit>" line each, from debugfs files with one line per
+# unit: "<unit> name N name N ...".  VT-d has one file for all its units,
+# SMMUv3 one per SMMU.  A name without a value gets the value "missing".
+iommu_counters() {
 	for f in /sys/kernel/debug/iommu/intel/fault_counters \
 		 /sys/kernel/debug/iommu/arm-smmu-v3/*/fault_counters; do
 		[ -r "$f" ] || continue
@@ -67,11 +68,17 @@ report_iommu_counters() {
 			# shellcheck disable=SC2086 # split into name/value pairs
 			set -- $rest
 			while [ $# -ge 2 ]; do
-				result iommu_counter "$1" "$2" "$unit"
+				echo "$1 $2 $unit"
 				shift 2
 			done
-			[ $# -eq 0 ] || result iommu_counter "$1" missing "$unit"
+			[ $# -eq 0 ] || echo "$1 missing $unit"
 		done < "$f"
+	done
+}
+
+report_iommu_counters() {
+	iommu_counters | while read -r name value unit; do
+		result iommu_counter "$name" "$value" "$unit"
 	done
 }
 
@@ -118,22 +125,13 @@ vfio_has_cdev() {
 }
 
 # fault_records: the IOMMU drivers' 'records' counters summed over their
-# units (the debugfs files report_iommu_counters reads), or 'none'
+# units, or 'none'
 fault_records() {
-	_sum=none
-	for _f in /sys/kernel/debug/iommu/intel/fault_counters \
-		  /sys/kernel/debug/iommu/arm-smmu-v3/*/fault_counters; do
-		[ -r "$_f" ] || continue
-		while read -r _unit _rest; do
-			# shellcheck disable=SC2086 # split into name/value pairs
-			set -- $_rest
-			while [ $# -ge 2 ]; do
-				if [ "$1" = records ]; then
-					_sum=$((${_sum#none} + $2))
-				fi
-				shift 2
-			done
-		done < "$_f"
-	done
-	echo "$_sum"
+	iommu_counters | {
+		_sum=none
+		while read -r _name _value _unit; do
+			[ "$_name" = records ] && _sum=$((${_sum#none} + _value))
+		done
+		echo "$_sum"
+	}
 }
