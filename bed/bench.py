@@ -10,6 +10,8 @@ Figures, as data (FIGURES): each names the scenario that measures it and
 how to read a per-operation cost out of its result lines.  Today:
   P1  page-request round trip through iommufd's fault queue (iopf_bench:
       IOMMU_TEST_OP_TRIGGER_IOPF, read(), write() of the response).
+  P2  the write() of one response through that queue with 1 to 512 groups
+      pending (iopf_bench with depths), one value per depth.
 The output is a table on the terminal, build/bench/bench.json (one
 object per figure) and build/bench/bench.png.
 """
@@ -36,20 +38,33 @@ class Figure:
     scenario: str
     key: str            # result key: 'run <i> rounds <n> ns <t>' lines
     goal: float         # the ratio series/base we aim at (at most)
+    # pending depths, for a figure measured per depth ('depth <d> run ...'
+    # lines); its goal is then a flat curve: the cost at the largest depth
+    # over the cost at the smallest, on each kernel, at most 'goal'
+    depths: tuple = ()
+    # its rounds per run: the command's ROUNDS times this
+    scale: float = 1.0
 
 
 FIGURES = (
     Figure('P1', 'page-request round trip, iommufd fault queue '
            '(guest ns per round trip)', 'x86_64', 'bench', 'p1', 0.8),
+    # PCIe PRI's 512 outstanding groups (the mock device's limits are
+    # PRI's); the stall limit is not reachable through the mock
+    Figure('P2', 'write() of one page response, iommufd fault queue, by '
+           'groups pending (guest ns per response)', 'x86_64', 'bench',
+           'p2', 1.1, depths=(1, 8, 64, 256, 512), scale=0.1),
 )
 KERNELS = ('base-bench', 'series-bench')
 
 
-def per_op(r, key):
-    """Guest ns per operation, one value per run."""
+def per_op(r, key, depth=None):
+    """Guest ns per operation, one value per run (of one depth)."""
     out = []
     for v in r.result(key):
         f = dict(zip(v[0::2], v[1::2]))
+        if depth is not None and f.get('depth') != str(depth):
+            continue
         out.append(int(f['ns']) / int(f['rounds']))
     return out
 
@@ -64,9 +79,22 @@ def measure(c, fig, flavour, rounds, runs):
     arch = arches.get(fig.arch)
     mode = modes.default(arch.name)
     c.progs(flavour, arch)  # a build failure is reported as such
-    r = c.vm(flavour, arch, mode, fig.scenario,
-             params={'rounds': rounds, 'runs': runs}, qemu_extra=ICOUNT,
-             timeout=3600, cmdline=arch.mock_iommu_cmdline)
+    params = {'rounds': rounds, 'runs': runs}
+    if fig.depths:
+        params['depths'] = ','.join(map(str, fig.depths))
+    r = c.vm(flavour, arch, mode, fig.scenario, params=params,
+             qemu_extra=ICOUNT, timeout=3600,
+             cmdline=arch.mock_iommu_cmdline)
+    if fig.depths:
+        out = {}
+        for d in fig.depths:
+            vals = per_op(r, fig.key, d)
+            if r.rc != 0 or len(vals) != runs:
+                raise Failure(f'{fig.name} depth {d} on {flavour.name}: '
+                              f'scenario rc={r.rc}, {len(vals)} of {runs} '
+                              f'runs\n{r.last_words()}\n{r.where()}')
+            out[str(d)] = summary(vals)
+        return out
     vals = per_op(r, fig.key)
     if r.rc != 0 or len(vals) != runs:
         raise Failure(f'{fig.name} on {flavour.name}: scenario rc={r.rc}, '
@@ -88,6 +116,24 @@ def plot(results, path):
     fig, axes = plt.subplots(1, len(results), squeeze=False,
                              figsize=(4 * len(results), 4))
     for ax, res in zip(axes[0], results):
+        if res.get('depths'):
+            for k, color in zip(KERNELS, ('#999999', '#3366aa')):
+                ds = res['depths']
+                ax.errorbar(ds, [res[k][str(d)]['median'] for d in ds],
+                            yerr=[[res[k][str(d)]['median'] -
+                                   min(res[k][str(d)]['runs']) for d in ds],
+                                  [max(res[k][str(d)]['runs']) -
+                                   res[k][str(d)]['median'] for d in ds]],
+                            marker='o', capsize=4, color=color, label=k)
+            ax.set_xscale('log', base=2)
+            ax.set_xlabel('page request groups pending')
+            ax.set_ylabel('guest ns per response (median, min..max)')
+            ax.set_ylim(bottom=0)
+            ax.legend()
+            ax.set_title(f'{res["figure"]}: depth {ds[-1]} / depth {ds[0]}: '
+                         f'{res["flatness"]["series-bench"]:.2f}\n'
+                         f'(series; goal <= {res["goal"]})', fontsize=10)
+            continue
         names = list(KERNELS)
         meds = [res[k]['median'] for k in names]
         errs = [[res[k]['median'] - min(res[k]['runs']) for k in names],
@@ -120,35 +166,57 @@ def run(rounds, runs, select=''):
     for fig in FIGURES:
         if select and fig.name.lower() not in select.lower().split(','):
             continue
+        n = max(1, int(rounds * fig.scale))
         res = {'figure': fig.name, 'about': fig.about, 'goal': fig.goal,
-               'rounds': rounds}
+               'rounds': n}
         for k in KERNELS:
-            res[k] = measure(c, fig, flavours.get(k), rounds, runs)
-        res['ratio'] = (res['series-bench']['median'] /
-                        res['base-bench']['median'])
+            res[k] = measure(c, fig, flavours.get(k), n, runs)
+        if fig.depths:
+            res['depths'] = list(fig.depths)
+            ds = [str(d) for d in fig.depths]
+            res['ratio'] = {d: res['series-bench'][d]['median'] /
+                            res['base-bench'][d]['median'] for d in ds}
+            res['flatness'] = {k: res[k][ds[-1]]['median'] /
+                               res[k][ds[0]]['median'] for k in KERNELS}
+        else:
+            res['ratio'] = (res['series-bench']['median'] /
+                            res['base-bench']['median'])
         results.append(res)
     os.makedirs(OUTDIR, exist_ok=True)
     say('')
     say(f'{"figure":8}{"base":>12}{"series":>12}{"ratio":>8}{"goal":>8}'
         f'{"spread b/s":>16}  what')
     for res in results:
-        b, s = res['base-bench'], res['series-bench']
-        say(f'{res["figure"]:8}{b["median"]:12.0f}{s["median"]:12.0f}'
-            f'{res["ratio"]:8.3f}{"<=" + str(res["goal"]):>8}'
-            f'{b["spread"]:8.1%}{s["spread"]:8.1%}  {res["about"]}')
+        rows = ([(f'{res["figure"]}@{d}', res['base-bench'][str(d)],
+                  res['series-bench'][str(d)], res['ratio'][str(d)], '')
+                 for d in res['depths']] if res.get('depths') else
+                [(res['figure'], res['base-bench'], res['series-bench'],
+                  res['ratio'], f'<={res["goal"]}')])
+        for name, b, s, ratio, goal in rows:
+            say(f'{name:8}{b["median"]:12.0f}{s["median"]:12.0f}'
+                f'{ratio:8.3f}{goal:>8}'
+                f'{b["spread"]:8.1%}{s["spread"]:8.1%}  {res["about"]}')
+        if res.get('depths'):
+            say(f'{res["figure"]}: cost at depth {res["depths"][-1]} over '
+                f'depth {res["depths"][0]}: ' + ', '.join(
+                    f'{k} {v:.2f}' for k, v in res['flatness'].items()) +
+                f' (goal: flat, at most {res["goal"]})')
     path = os.path.join(OUTDIR, 'bench.json')
     with open(path, 'w') as f:
         json.dump(results, f, indent=1)
     png = os.path.join(OUTDIR, 'bench.png')
     plot_file(path, png)
     for res in results:
+        if res.get('depths'):
+            continue
         ph = [(k, res[k].get('phases')) for k in KERNELS]
         if all(p for _, p in ph):
             say(f'{res["figure"]} by phase, guest ns per operation, one timed '
                 'run each: ' + '; '.join(
                     f'{k}: ' + ', '.join(f'{n} {v:.0f}' for n, v in p.items())
                     for k, p in ph))
-    say(f'\n{runs} runs of {rounds} rounds per kernel; medians in guest ns '
+    say(f'\n{runs} runs of {rounds} rounds per kernel (P2: a tenth, per '
+        f'depth); medians in guest ns '
         f'(-icount shift=0,sleep=off)\nJSON: {path}\nplot: {png}')
     return 0
 

@@ -37,6 +37,8 @@ PROGS = (
          kselftest=True),
     Prog('iommufd_dev_fault', f'tree:{SELFTESTS}/iommufd_dev_fault.c',
          kselftest=True, optional=True),
+    Prog('iommufd_iopf_once', f'tree:{SELFTESTS}/iommufd_iopf_once.c',
+         kselftest=True, optional=True),
     Prog('iopf_bench', 'iopf_bench.c', includes=('drivers/iommu/iommufd',)),
     # needs IOMMU_DEV_FAULT_QUEUE_ALLOC; on a tree without it (base) it
     # builds as a stub that says so

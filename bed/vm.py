@@ -54,7 +54,7 @@ def build_initramfs(flavour, arch, module, progs=None):
 PROBLEM_RE = re.compile(r'WARNING:|BUG:|Oops|KASAN|possible circular|'
                         r'inconsistent lock|soft lockup|rcu_sched self-|'
                         r'rcu: INFO|Kernel panic|Call Trace:|UBSAN|'
-                        r'blocked for more than|kmemleak')
+                        r'blocked for more than')
 
 
 class Run:

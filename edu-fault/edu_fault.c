@@ -18,6 +18,13 @@
  *   ro_iova  (read) the IOVA of a page this driver mapped device-read-only,
  *            so that a DMA write to it is a permission fault.
  *   dma_count (read) number of DMA transfers issued.
+ *   dma_bg   (read/write) "read|write <iova> <len>" starts a kernel thread
+ *            that repeats that transfer until "stop" is written or the
+ *            driver unbinds, so that faults keep flowing while the device
+ *            is removed or the driver unbound; reads "<running> <count>".
+ *            On unbind the fault handler is unregistered first and the
+ *            thread stopped after, as a device that keeps DMA-ing until it
+ *            is disabled would.
  *
  * With the IOMMU device fault API (a struct iommu_fault that describes
  * unrecoverable faults, in include/linux/iommu.h), the driver also
@@ -40,6 +47,10 @@
  *   in_handler (read) 1 while a call of the handler is in progress.
  *   resets   (read) resets done by the handler, and the last one's result.
  *
+ * A call of the handler after its unregistration returned is a bug of the
+ * IOMMU core, and warns.  When the driver unbinds, it logs how many faults
+ * the handler received ("fault handler unregistered after N faults").
+ *
  * The driver refuses to bind unless a translating IOMMU domain is attached:
  * without one the bus addresses given to "dma" would be physical addresses.
  */
@@ -50,6 +61,7 @@
 #include <linux/io.h>
 #include <linux/iommu.h>
 #include <linux/iopoll.h>
+#include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
@@ -84,10 +96,19 @@ struct edu_fault {
 	void			*ro_page;
 	dma_addr_t		ro_iova;
 	unsigned long		dma_count;
+	/* the background DMA thread, under bg_lock */
+	struct mutex		bg_lock;
+	struct task_struct	*bg;
+	bool			bg_write;
+	u64			bg_iova;
+	u32			bg_len;
+	atomic_long_t		bg_count;
 #ifdef EDU_HAVE_FAULT_API
 	/* protects the fault log and handler state below */
 	spinlock_t		fault_lock;
 	bool			handler_registered;
+	/* set once unregistration returned: the handler must not run */
+	bool			handler_gone;
 	unsigned long		nfaults;
 	struct iommu_fault	fault_log[EDU_FAULT_LOG];
 	/* the device each logged fault was reported for */
@@ -113,6 +134,7 @@ static int edu_fault_handler(struct device *dev,
 	int ret;
 
 	spin_lock(&edu->fault_lock);
+	WARN_ON_ONCE(edu->handler_gone);
 	edu->fault_log[edu->nfaults % EDU_FAULT_LOG] = *fault;
 	edu->fault_dev[edu->nfaults % EDU_FAULT_LOG] = dev;
 	edu->nfaults++;
@@ -267,6 +289,9 @@ static int edu_fault_register(struct edu_fault *edu)
 {
 	int ret;
 
+	spin_lock(&edu->fault_lock);
+	edu->handler_gone = false;
+	spin_unlock(&edu->fault_lock);
 	/* Page requests stay with the domain (SVA, iommufd) */
 	ret = iommu_register_device_fault_handler(&edu->pdev->dev,
 						  IOMMU_FAULT_KIND_UNRECOV,
@@ -278,8 +303,12 @@ static int edu_fault_register(struct edu_fault *edu)
 
 static void edu_fault_unregister(struct edu_fault *edu)
 {
-	if (edu->handler_registered)
+	if (edu->handler_registered) {
 		iommu_unregister_device_fault_handler(&edu->pdev->dev);
+		spin_lock(&edu->fault_lock);
+		edu->handler_gone = true;
+		spin_unlock(&edu->fault_lock);
+	}
 	edu->handler_registered = false;
 }
 
@@ -319,9 +348,15 @@ static void edu_fault_release_handler(void *data)
 {
 	struct edu_fault *edu = data;
 
+	unsigned long n;
+
 	mutex_lock(&edu->lock);
 	edu_fault_unregister(edu);
 	mutex_unlock(&edu->lock);
+	spin_lock(&edu->fault_lock);
+	n = edu->nfaults;
+	spin_unlock(&edu->fault_lock);
+	pci_info(edu->pdev, "fault handler unregistered after %lu faults\n", n);
 }
 #endif /* EDU_HAVE_FAULT_API */
 
@@ -383,6 +418,85 @@ static ssize_t dma_store(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_WO(dma);
 
+static int edu_fault_bg_fn(void *data)
+{
+	struct edu_fault *edu = data;
+
+	while (!kthread_should_stop()) {
+		if (edu_fault_dma(edu, edu->bg_write, edu->bg_iova, edu->bg_len))
+			break;
+		atomic_long_inc(&edu->bg_count);
+		cond_resched();
+	}
+	/* kthread_stop() needs the thread: wait for it */
+	while (!kthread_should_stop())
+		schedule_timeout_idle(HZ / 10);
+	return 0;
+}
+
+static void edu_fault_bg_stop(void *data)
+{
+	struct edu_fault *edu = data;
+
+	mutex_lock(&edu->bg_lock);
+	if (edu->bg) {
+		kthread_stop(edu->bg);
+		edu->bg = NULL;
+	}
+	mutex_unlock(&edu->bg_lock);
+}
+
+static ssize_t dma_bg_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	bool running;
+
+	mutex_lock(&edu->bg_lock);
+	running = edu->bg;
+	mutex_unlock(&edu->bg_lock);
+	return sysfs_emit(buf, "%d %ld\n", running,
+			  atomic_long_read(&edu->bg_count));
+}
+
+static ssize_t dma_bg_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	struct edu_fault *edu = dev_get_drvdata(dev);
+	struct task_struct *t;
+	char op[8];
+	u64 iova;
+	u32 len;
+	int ret = 0;
+
+	if (sysfs_streq(buf, "stop")) {
+		edu_fault_bg_stop(edu);
+		return count;
+	}
+	if (sscanf(buf, "%7s %llx %u", op, &iova, &len) != 3 || !len ||
+	    len >= EDU_BUF_SIZE || (strcmp(op, "read") && strcmp(op, "write")))
+		return -EINVAL;
+
+	mutex_lock(&edu->bg_lock);
+	if (edu->bg) {
+		ret = -EBUSY;
+		goto out;
+	}
+	edu->bg_write = !strcmp(op, "write");
+	edu->bg_iova = iova;
+	edu->bg_len = len;
+	atomic_long_set(&edu->bg_count, 0);
+	t = kthread_run(edu_fault_bg_fn, edu, "edu_bg/%s", dev_name(dev));
+	if (IS_ERR(t))
+		ret = PTR_ERR(t);
+	else
+		edu->bg = t;
+out:
+	mutex_unlock(&edu->bg_lock);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_RW(dma_bg);
+
 static ssize_t ro_iova_show(struct device *dev, struct device_attribute *attr,
 			    char *buf)
 {
@@ -409,6 +523,7 @@ static struct attribute *edu_fault_attrs[] = {
 	&dev_attr_dma.attr,
 	&dev_attr_ro_iova.attr,
 	&dev_attr_dma_count.attr,
+	&dev_attr_dma_bg.attr,
 #ifdef EDU_HAVE_FAULT_API
 	&dev_attr_faults.attr,
 	&dev_attr_fault_handler.attr,
@@ -445,6 +560,7 @@ static int edu_fault_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return -ENOMEM;
 	edu->pdev = pdev;
 	mutex_init(&edu->lock);
+	mutex_init(&edu->bg_lock);
 
 	ret = pcim_enable_device(pdev);
 	if (ret)
@@ -471,6 +587,10 @@ static int edu_fault_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return ret;
 
 	pci_set_drvdata(pdev, edu);
+	/* released after the handler's: the DMA goes on while it unregisters */
+	ret = devm_add_action_or_reset(&pdev->dev, edu_fault_bg_stop, edu);
+	if (ret)
+		return ret;
 #ifdef EDU_HAVE_FAULT_API
 	spin_lock_init(&edu->fault_lock);
 	init_completion(&edu->release);

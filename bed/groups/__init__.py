@@ -8,11 +8,14 @@ from ..common import Failure
 
 
 def all_groups():
-    from . import (build, context, doctables, faults, hygiene, iommufd,
-                   kunit, storm, vfio, vfio_flood, vfio_teardown)
+    from . import (build, context, doctables, failslab, faults, hygiene,
+                   iommufd,
+                   kunit, storm, unplug, vfio, vfio_flood,
+                   vfio_teardown)
     return [*build.groups(), *faults.groups(), *storm.groups(),
             *context.groups(), *kunit.groups(), *iommufd.groups(),
             *vfio.groups(), *vfio_flood.groups(), *vfio_teardown.groups(),
+            *unplug.groups(), *failslab.groups(),
             *doctables.groups(),
             *hygiene.groups()]
 
@@ -42,9 +45,16 @@ def vm_checks(label):
     def clean(r):
         problems = r.kernel_problems()
         return not problems, '\n'.join(problems[:20]) + '\n' + r.where()
+    def no_leaks(r):
+        # the init script's confirmed kmemleak suspects (debug kernels;
+        # none reported when the kernel has no kmemleak)
+        n = r.first_int('kmemleak_suspects', 0)
+        report = [' '.join(v) for v in r.result('kmemleak_report')]
+        return n == 0, '\n'.join(report[:40]) + '\n' + r.where()
     return [(f'{label}: VM ran the scenario and powered off', ran),
             (f'{label}: no warnings, lockdep, KASAN or lockup reports',
-             clean)]
+             clean),
+            (f'{label}: no kmemleak suspects at the end', no_leaks)]
 
 
 def scenario_checks(s, label, r, checks):

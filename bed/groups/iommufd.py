@@ -10,7 +10,9 @@ ships selftests from a later stable backport, so some tests fail on base
 already; they are listed, not counted against the series.
 
 The benchmark's page-request program (iopf_bench, 'make bench') also runs
-here once with a few rounds, so that it cannot rot; no timing is checked.
+here once with a few rounds, so that it cannot rot: the round trip (P1),
+and the response with 1 and 512 groups pending (P2); no timing is
+checked.
 """
 
 import re
@@ -30,7 +32,13 @@ DEV_FAULT_TESTS = tuple(f'dev_fault.{t}' for t in (
 # series adds
 FAIL_NTH_PROG = 'iommufd_fail_nth'
 FAIL_NTH_TESTS = ('basic_fail_nth.dev_fault_queue',)
-SERIES_PROGS = (*KSELFTESTS, DEV_FAULT_PROG,
+# every page request group answered exactly once while user space answers,
+# detaches and closes at random, and allocations fail (fail-nth); the mock
+# counts its responses per group
+IOPF_ONCE_PROG = 'iommufd_iopf_once'
+IOPF_ONCE_TESTS = ('iopf_once.random', 'iopf_once.threaded',
+                   'iopf_once.bad_grpid', 'iopf_once.bad_responses')
+SERIES_PROGS = (*KSELFTESTS, DEV_FAULT_PROG, IOPF_ONCE_PROG,
                 f'{FAIL_NTH_PROG}:{FAIL_NTH_TESTS[0].split(".")[1]}')
 # the kselftests that trigger page requests and answer them through the
 # fault queue (iommufd.c: test_cmd_trigger_iopf); the no_domain variant has
@@ -38,6 +46,7 @@ SERIES_PROGS = (*KSELFTESTS, DEV_FAULT_PROG,
 PAGE_REQUEST_TESTS = re.compile(r'^iommufd_ioas\.(?!no_domain\.).*'
                                 r'\.alloc_hwpt_nested$')
 SMOKE_ROUNDS = 200
+SMOKE_DEPTHS = (1, 512)
 ARCHES = ('x86_64',)  # the mock IOMMU is the same code on every arch
 
 
@@ -129,6 +138,18 @@ def smoke_checks(label):
              'trips answered', rounds)]
 
 
+def smoke_depth_checks(label):
+    def depths(r):
+        got = {v[1] for v in r.result('p2') if len(v) > 1}
+        ok = (r.first('p2_exit') == '0' and
+              got == {str(d) for d in SMOKE_DEPTHS})
+        return ok, (f'iopf_bench exit {r.first("p2_exit")}, depths measured '
+                    f'{sorted(got)}\n{r.where()}')
+    return [(f'{label}: iopf_bench: responses with '
+             f'{" and ".join(map(str, SMOKE_DEPTHS))} groups pending',
+             depths)]
+
+
 def group(arch):
     mode = modes.default(arch.name)
     label = f'iommufd-{arch.name}'
@@ -155,8 +176,10 @@ def group(arch):
             checks += kselftest_checks(label, prog, b)
         checks += series_only_checks(label, DEV_FAULT_PROG, DEV_FAULT_TESTS)
         checks += series_only_checks(label, FAIL_NTH_PROG, FAIL_NTH_TESTS)
+        checks += series_only_checks(label, IOPF_ONCE_PROG, IOPF_ONCE_TESTS)
         scenario_checks(s, label, r, checks)
-        for prog in (*KSELFTESTS, DEV_FAULT_PROG, FAIL_NTH_PROG):
+        for prog in (*KSELFTESTS, DEV_FAULT_PROG, FAIL_NTH_PROG,
+                     IOPF_ONCE_PROG):
             for name, run in (('base', b), ('series', r)):
                 if prog not in KSELFTESTS and name == 'base':
                     continue
@@ -173,6 +196,12 @@ def group(arch):
                  cmdline=arch.mock_iommu_cmdline)
         scenario_checks(s, f'{label}-bench-smoke', r,
                         smoke_checks(f'{label}-bench-smoke'))
+        r = boot(s, arch, mode, 'bench',
+                 params={'rounds': SMOKE_ROUNDS // 10, 'runs': 1,
+                         'depths': ','.join(map(str, SMOKE_DEPTHS))},
+                 cmdline=arch.mock_iommu_cmdline)
+        scenario_checks(s, f'{label}-bench-smoke-p2', r,
+                        smoke_depth_checks(f'{label}-bench-smoke-p2'))
     return label, t
 
 

@@ -19,8 +19,10 @@ from .faults import counter
 STORM_QEMU = ('-icount', 'shift=0,sleep=off')
 
 
-def checks(label, mode):
-    storm = mode.storm
+def checks(label, mode, storm=None, refusals=(-ENOSPC,)):
+    """The storm's checks; storm: its shape, by default the mode's;
+    refusals: the results the core may give a record it does not queue."""
+    storm = storm or mode.storm
     want = storm.count * mode.faults_per_dma(storm.length)
 
     def recorded(r):
@@ -43,9 +45,11 @@ def checks(label, mode):
         lost = [v for v in r.result('trace_overrun') if v != ['0'] and
                 any(x != '0' for x in v)]
         missing = r.result('trace_missing')
-        return (set(codes) <= {str(-ENOSPC)} and not lost and not missing,
+        return (set(codes) <= {str(c) for c in refusals} and not lost and
+                not missing,
                 f'dev_fault results of refused records: {codes or "none"} '
-                f'(only {-ENOSPC}, -ENOSPC, expected); trace buffer '
+                f'(only {", ".join(map(str, refusals))} expected); trace '
+                f'buffer '
                 f'overruns: {lost or "none"}; tracepoint set up: '
                 f'{"no: " + str(missing) if missing else "yes"}\n'
                 f'{r.where()}')
@@ -60,15 +64,17 @@ def checks(label, mode):
         (f'{label}: delivered + dropped + refused = recorded by QEMU',
          delivered),
         (f'{label}: the core refused records only when the handler was '
-         f'behind', refused_why)]
+         f'behind' + ('' if refusals == (-ENOSPC,) else ' or memory ran out'),
+         refused_why)]
     if mode.counters:
         out.append((f'{label}: the driver read every record', read_all))
     return out
 
 
-def params(mode):
-    """The storm scenario's kernel command line parameters for mode."""
-    storm = mode.storm
+def params(mode, storm=None):
+    """The storm scenario's kernel command line parameters for mode and
+    storm, by default the mode's storm shape."""
+    storm = storm or mode.storm
     return {'storm_len': storm.length, 'storm_count': storm.count,
             'storm_faults': storm.count * mode.faults_per_dma(storm.length)}
 

@@ -15,6 +15,13 @@
  * each phase timed on its own: "phases trigger <ns> read <ns> write <ns>"
  * (the clock reads make that run slower than the others; compare phases
  * between kernels, not with the runs).  Exits non-zero on any error.
+ *
+ * usage: iopf_bench ROUNDS RUNS DEPTH...
+ * times the response alone (P2) with DEPTH groups pending: DEPTH - 1 groups
+ * are read and held unanswered, then each round triggers one more, reads
+ * it and times the write() of its response.  Prints, per depth and run,
+ * "depth <d> run <i> rounds <n> ns <guest ns in write()>", after one
+ * uncounted warm-up run per depth.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,6 +135,76 @@ static void round_trip(uint32_t idev_id, int fault_fd, uint32_t i)
 	}
 }
 
+/* A request triggered and read; returns its cookie */
+static uint32_t trigger_read(uint32_t idev_id, int fault_fd, uint32_t grpid)
+{
+	struct iommu_test_cmd trigger = {
+		.op = IOMMU_TEST_OP_TRIGGER_IOPF,
+		.trigger_iopf = {
+			.dev_id = idev_id,
+			.pasid = BENCH_PASID,
+			.grpid = grpid,
+			.perm = IOMMU_PGFAULT_PERM_READ,
+			.addr = BENCH_ADDR,
+		},
+	};
+	struct iommu_hwpt_pgfault pf;
+
+	test_cmd(&trigger, "TRIGGER_IOPF");
+	if (read(fault_fd, &pf, sizeof(pf)) != sizeof(pf))
+		die("read of the fault queue");
+	if (pf.dev_id != idev_id || pf.grpid != grpid) {
+		fprintf(stderr, "iopf_bench: group %u: read dev %u group %u\n",
+			grpid, pf.dev_id, pf.grpid);
+		exit(1);
+	}
+	return pf.cookie;
+}
+
+static void respond(int fault_fd, uint32_t cookie)
+{
+	struct iommu_hwpt_page_response resp = {
+		.cookie = cookie,
+		.code = IOMMUFD_PAGE_RESP_SUCCESS,
+	};
+
+	if (write(fault_fd, &resp, sizeof(resp)) != sizeof(resp))
+		die("write of the response");
+}
+
+/* P2: the cost of a response with @depth groups pending, group 0 answered */
+static void depth_runs(uint32_t idev_id, int fault_fd, unsigned long depth,
+		       unsigned long rounds, unsigned long runs)
+{
+	static uint32_t held[512];
+	unsigned long run, i;
+	uint64_t t0, ns;
+	uint32_t cookie;
+
+	if (depth < 1 || depth > 512) {
+		fprintf(stderr, "iopf_bench: depth %lu: 1 to 512\n", depth);
+		exit(2);
+	}
+	for (i = 1; i < depth; i++)
+		held[i] = trigger_read(idev_id, fault_fd, i);
+	for (run = 0; run <= runs; run++) {
+		ns = 0;
+		for (i = 0; i < rounds; i++) {
+			cookie = trigger_read(idev_id, fault_fd, 0);
+			t0 = now_ns();
+			respond(fault_fd, cookie);
+			ns += now_ns() - t0;
+		}
+		/* run 0 warms up */
+		if (run)
+			printf("depth %lu run %lu rounds %lu ns %llu\n", depth,
+			       run - 1, rounds, (unsigned long long)ns);
+		fflush(stdout);
+	}
+	for (i = 1; i < depth; i++)
+		respond(fault_fd, held[i]);
+}
+
 int main(int argc, char **argv)
 {
 	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
@@ -138,8 +215,9 @@ int main(int argc, char **argv)
 	unsigned long rounds, runs, run;
 	uint64_t t0, t1;
 
-	if (argc != 3)
-		return fprintf(stderr, "usage: iopf_bench ROUNDS RUNS\n"), 2;
+	if (argc < 3)
+		return fprintf(stderr,
+			       "usage: iopf_bench ROUNDS RUNS [DEPTH...]\n"), 2;
 	rounds = strtoul(argv[1], NULL, 0);
 	runs = strtoul(argv[2], NULL, 0);
 
@@ -169,6 +247,15 @@ int main(int argc, char **argv)
 	cmd.id = stdev_id;
 	cmd.mock_domain_replace.pt_id = iopf_hwpt;
 	test_cmd(&cmd, "MOCK_DOMAIN_REPLACE");
+
+	if (argc > 3) {
+		int a;
+
+		for (a = 3; a < argc; a++)
+			depth_runs(idev_id, fault.out_fault_fd,
+				   strtoul(argv[a], NULL, 0), rounds, runs);
+		return 0;
+	}
 
 	/* warm up caches and allocators: one run, not counted */
 	for (i = 0; i < rounds; i++)

@@ -135,3 +135,92 @@ fault_records() {
 		echo "$_sum"
 	}
 }
+
+# core_trace_refused: trace the records the IOMMU core did not give to a
+# handler (iommu:dev_fault with a result other than 0); sets T and EV.
+# 'refused' counts them and 'report_refused' reports their results.
+core_trace_refused() {
+	T=/sys/kernel/tracing
+	mount -t tracefs tracefs "$T" 2>/dev/null
+	EV=$T/events/iommu/dev_fault
+	if [ -d "$EV" ]; then
+		echo 4096 > "$T/buffer_size_kb" &&
+		echo 'result != 0' > "$EV/filter" &&
+		echo 1 > "$EV/enable" || result trace_missing "cannot set up $EV"
+	else
+		result trace_missing "no $EV"
+	fi
+}
+
+refused() {
+	if [ -r "$EV/enable" ]; then
+		grep -c ' dev_fault: ' "$T/trace"
+	else
+		echo 0
+	fi
+}
+
+# core_refused_codes: one line "<result> <count>" per result
+report_refused() {
+	result core_refused "$(refused)"
+	[ -r "$EV/enable" ] && result core_refused_codes \
+		$(grep ' dev_fault: ' "$T/trace" | sed 's/.*result=//' | sort -u)
+	[ -r "$EV/enable" ] &&
+		grep ' dev_fault: ' "$T/trace" | sed 's/.*result=//' | sort |
+		uniq -c | while read -r _n _code; do
+			result core_refused_count "$_code" "$_n"
+		done
+	[ -r "$T/per_cpu/cpu0/stats" ] && result trace_overrun \
+		$(cat "$T"/per_cpu/cpu*/stats | grep '^overrun' | cut -d' ' -f2)
+}
+
+# sym_range NAME: "START END" of function NAME's text, in hex: from its
+# address to the next symbol's; nothing if it is not in kallsyms
+sym_range() {
+	_start=$(grep " [Tt] $1\$" /proc/kallsyms | cut -d' ' -f1 | head -n1)
+	[ -n "$_start" ] || return 0
+	_end=$(cut -d' ' -f1 /proc/kallsyms | sort -u |
+	       grep -A1 "^$_start\$" | tail -n1)
+	[ "$_end" != "$_start" ] && echo "$_start $_end"
+}
+
+# failslab_fault_path PERCENT: fail PERCENT % of the slab allocations made
+# with iommu_report_device_fault() on the stack (fault-injection's stack
+# filter), and no other.  kmemleak's own allocations for them
+# (its __alloc_object() on the stack) are left alone: kmemleak survives their
+# failure, so they would be failures nobody can count.  failslab_report
+# reports how many it failed: 'times' counts down from FAILSLAB_TIMES.
+FAILSLAB_TIMES=1000000
+failslab_fault_path() {
+	_f=/sys/kernel/debug/failslab
+	if [ ! -w "$_f/require-start" ]; then
+		result failslab_missing "$_f/require-start"
+		return 1
+	fi
+	# shellcheck disable=SC2046 # two words
+	set -- "$1" $(sym_range iommu_report_device_fault) \
+		$(sym_range __alloc_object)
+	if [ $# -lt 3 ]; then
+		result failslab_missing "iommu_report_device_fault in kallsyms"
+		return 1
+	fi
+	result failslab_range "0x$2" "0x$3"
+	echo "0x$2" > "$_f/require-start" &&
+	echo "0x$3" > "$_f/require-end" || return 1
+	if [ $# -ge 5 ]; then
+		result failslab_reject "0x$4" "0x$5"
+		echo "0x$4" > "$_f/reject-start" &&
+		echo "0x$5" > "$_f/reject-end" || return 1
+	fi
+	echo N > "$_f/ignore-gfp-wait" &&
+	echo 0 > "$_f/verbose" &&
+	echo 1 > "$_f/interval" &&
+	echo "$FAILSLAB_TIMES" > "$_f/times" &&
+	echo "$1" > "$_f/probability"
+}
+
+failslab_report() {
+	_f=/sys/kernel/debug/failslab
+	echo 0 > "$_f/probability"
+	result failslab_injected $((FAILSLAB_TIMES - $(cat "$_f/times")))
+}

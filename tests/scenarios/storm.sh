@@ -8,28 +8,18 @@
 # core, which bounds the records waiting for a handler: the iommu:dev_fault
 # tracepoint gives the core's result for every record, and only the
 # refused ones (result != 0) are traced here.
+#
+# With bed.failslab=PERCENT, that share of the IOMMU core's allocations
+# for the records fail (lib.sh failslab_fault_path): each is a record the
+# core refuses with -ENOMEM.
 . /scenarios/lib.sh
-T=/sys/kernel/tracing
-mount -t tracefs tracefs "$T" 2>/dev/null
-EV=$T/events/iommu/dev_fault
-if [ -d "$EV" ]; then
-	echo 4096 > "$T/buffer_size_kb" &&
-	echo 'result != 0' > "$EV/filter" &&
-	echo 1 > "$EV/enable" || result trace_missing "cannot set up $EV"
-else
-	result trace_missing "no $EV"
-fi
+core_trace_refused
 load_edu || return 1
+if [ -n "${bed_failslab:-}" ]; then
+	failslab_fault_path "$bed_failslab" || return 1
+fi
 edu_dma write 0xdead000 "$bed_storm_len" "$bed_storm_count" || return 1
 
-# records the IOMMU core refused
-refused() {
-	if [ -r "$EV/enable" ]; then
-		grep -c ' dev_fault: ' "$T/trace"
-	else
-		echo 0
-	fi
-}
 # records the IOMMU driver dropped
 driver_dropped() {
 	_d=0
@@ -44,10 +34,10 @@ settled() {
 }
 wait_until 120 settled
 result handler_faults "$(handler_count)"
-result core_refused "$(refused)"
-[ -r "$EV/enable" ] && result core_refused_codes \
-	$(grep ' dev_fault: ' "$T/trace" | sed 's/.*result=//' | sort -u)
-[ -r "$T/per_cpu/cpu0/stats" ] && result trace_overrun \
-	$(cat "$T"/per_cpu/cpu*/stats | grep '^overrun' | cut -d' ' -f2)
+report_refused
+if [ -n "${bed_failslab:-}" ]; then
+	failslab_report
+	report_handler_faults
+fi
 result dma_count "$(cat "$EDU/dma_count")"
 report_iommu_counters
