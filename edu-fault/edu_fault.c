@@ -391,24 +391,35 @@ static int edu_fault_dma(struct edu_fault *edu, bool write, u64 iova,
 	return ret;
 }
 
+/* "read|write <iova> <len> [<repeat>]"; the repeat count defaults to 1 */
+static int edu_parse_dma(const char *buf, bool *write, u64 *iova, u32 *len,
+			 u32 *repeat)
+{
+	char op[8];
+
+	*repeat = 1;
+	if (sscanf(buf, "%7s %llx %u %u", op, iova, len, repeat) < 3 ||
+	    !*repeat || !*len || *len >= EDU_BUF_SIZE)
+		return -EINVAL;
+	if (!strcmp(op, "read"))
+		*write = false;
+	else if (!strcmp(op, "write"))
+		*write = true;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static ssize_t dma_store(struct device *dev, struct device_attribute *attr,
 			 const char *buf, size_t count)
 {
 	struct edu_fault *edu = dev_get_drvdata(dev);
-	u32 len, i, repeat = 1;
+	u32 len, i, repeat;
 	bool write;
-	char op[8];
 	u64 iova;
 	int ret = 0;
 
-	if (sscanf(buf, "%7s %llx %u %u", op, &iova, &len, &repeat) < 3 ||
-	    !repeat)
-		return -EINVAL;
-	if (!strcmp(op, "read"))
-		write = false;
-	else if (!strcmp(op, "write"))
-		write = true;
-	else
+	if (edu_parse_dma(buf, &write, &iova, &len, &repeat))
 		return -EINVAL;
 	for (i = 0; i < repeat && !ret; i++) {
 		ret = edu_fault_dma(edu, write, iova, len);
@@ -464,17 +475,17 @@ static ssize_t dma_bg_store(struct device *dev, struct device_attribute *attr,
 {
 	struct edu_fault *edu = dev_get_drvdata(dev);
 	struct task_struct *t;
-	char op[8];
+	u32 len, repeat;
+	bool write;
 	u64 iova;
-	u32 len;
 	int ret = 0;
 
 	if (sysfs_streq(buf, "stop")) {
 		edu_fault_bg_stop(edu);
 		return count;
 	}
-	if (sscanf(buf, "%7s %llx %u", op, &iova, &len) != 3 || !len ||
-	    len >= EDU_BUF_SIZE || (strcmp(op, "read") && strcmp(op, "write")))
+	/* a repeat count makes no sense here: the thread repeats until told */
+	if (edu_parse_dma(buf, &write, &iova, &len, &repeat) || repeat != 1)
 		return -EINVAL;
 
 	mutex_lock(&edu->bg_lock);
@@ -482,7 +493,7 @@ static ssize_t dma_bg_store(struct device *dev, struct device_attribute *attr,
 		ret = -EBUSY;
 		goto out;
 	}
-	edu->bg_write = !strcmp(op, "write");
+	edu->bg_write = write;
 	edu->bg_iova = iova;
 	edu->bg_len = len;
 	atomic_long_set(&edu->bg_count, 0);

@@ -67,3 +67,13 @@ def scenario_checks(s, label, r, checks):
         return s.not_run([n for n, _ in checks],
                          'the scenario did not finish\n' + r.last_words())
     s.checks(r, checks)
+
+
+def run_measured(s, label, arch, mode, scenario, checks, measure, **kw):
+    """Boot the series kernel with scenario, run the VM checks and checks,
+    then print measure(run) as an info line if the VM ran."""
+    r = boot(s, arch, mode, scenario, **kw)
+    scenario_checks(s, label, r, checks)
+    if not isinstance(r, Exception):
+        s.measure(label, measure(r))
+    return r

@@ -10,7 +10,7 @@ bound on the records waiting for one device's handler.
 from errno import ENOSPC
 
 from .. import arches, modes
-from . import boot, scenario_checks
+from . import run_measured
 from .faults import counter
 
 # edu's DMA completes 100 ms of virtual time after it starts; with icount
@@ -83,14 +83,13 @@ def group(arch, mode):
     label = f'storm-{mode.name}-{arch.name}'
 
     def t(s):
-        r = boot(s, arch, mode, 'storm', params=params(mode),
-                 qemu_extra=STORM_QEMU)
-        scenario_checks(s, label, r, checks(label, mode))
-        if not isinstance(r, Exception):
-            s.measure(label, f'{len(r.trace_lines(mode.trace))} faults, '
+        run_measured(
+            s, label, arch, mode, 'storm', checks(label, mode),
+            lambda r: f'{len(r.trace_lines(mode.trace))} faults, '
                       f'{r.first_int("handler_faults")} delivered, '
                       f'{r.first_int("core_refused", 0)} refused by the '
-                      f'core, VM boot to power-off {r.seconds:.0f} s')
+                      f'core, VM boot to power-off {r.seconds:.0f} s',
+            params=params(mode), qemu_extra=STORM_QEMU)
     return label, t
 
 

@@ -16,7 +16,7 @@ import re
 from errno import ENODEV, ENOENT, ENOSPC
 
 from .. import arches, modes
-from . import boot, scenario_checks
+from . import run_measured
 from .faults import counter
 from .storm import STORM_QEMU
 
@@ -121,15 +121,14 @@ def group(arch, mode):
     label = f'unplug-{mode.name}-{arch.name}'
 
     def t(s):
-        r = boot(s, arch, mode, 'unplug', params=params(mode),
-                 qemu_extra=STORM_QEMU)
-        scenario_checks(s, label, r, checks(label, mode))
-        if not isinstance(r, Exception):
-            s.measure(label, f'{len(r.trace_lines(mode.trace))} faults, '
+        run_measured(
+            s, label, arch, mode, 'unplug', checks(label, mode),
+            lambda r: f'{len(r.trace_lines(mode.trace))} faults, '
                       f'handlers {handler_totals(r)} + '
                       f'{r.first_int("handler_final", 0)}, '
                       f'{r.first_int("core_refused", 0)} refused by the '
-                      f'core, VM boot to power-off {r.seconds:.0f} s')
+                      f'core, VM boot to power-off {r.seconds:.0f} s',
+            params=params(mode), qemu_extra=STORM_QEMU)
     return label, t
 
 

@@ -86,59 +86,9 @@ static uint64_t now_ns(void)
 static int timing;
 static uint64_t t_trigger, t_read, t_write;
 
-static void round_trip(uint32_t idev_id, int fault_fd, uint32_t i)
+static void trigger(uint32_t idev_id, uint32_t grpid)
 {
-	struct iommu_test_cmd trigger = {
-		.op = IOMMU_TEST_OP_TRIGGER_IOPF,
-		.trigger_iopf = {
-			.dev_id = idev_id,
-			.pasid = BENCH_PASID,
-			.grpid = i & 0x1ff,	/* the 9-bit PRG index */
-			.perm = IOMMU_PGFAULT_PERM_READ,
-			.addr = BENCH_ADDR,
-		},
-	};
-	struct iommu_hwpt_page_response resp = {
-		.code = IOMMUFD_PAGE_RESP_SUCCESS,
-	};
-	struct iommu_hwpt_pgfault pf;
-	uint64_t t0 = 0, t1 = 0, t2 = 0;
-	ssize_t n;
-
-	if (timing)
-		t0 = now_ns();
-	test_cmd(&trigger, "TRIGGER_IOPF");
-	if (timing)
-		t1 = now_ns();
-	n = read(fault_fd, &pf, sizeof(pf));
-	if (timing)
-		t2 = now_ns();
-	if (n != sizeof(pf))
-		die("read of the fault queue");
-	if (pf.dev_id != idev_id || pf.pasid != BENCH_PASID ||
-	    pf.grpid != (i & 0x1ff) || pf.addr != BENCH_ADDR ||
-	    !(pf.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) ||
-	    !(pf.flags & IOMMU_PGFAULT_FLAGS_PASID_VALID)) {
-		fprintf(stderr, "iopf_bench: round %u: unexpected request "
-			"dev %u pasid %u grpid %u addr %#llx flags %#x\n", i,
-			pf.dev_id, pf.pasid, pf.grpid,
-			(unsigned long long)pf.addr, pf.flags);
-		exit(1);
-	}
-	resp.cookie = pf.cookie;
-	if (write(fault_fd, &resp, sizeof(resp)) != sizeof(resp))
-		die("write of the response");
-	if (timing) {
-		t_trigger += t1 - t0;
-		t_read += t2 - t1;
-		t_write += now_ns() - t2;
-	}
-}
-
-/* A request triggered and read; returns its cookie */
-static uint32_t trigger_read(uint32_t idev_id, int fault_fd, uint32_t grpid)
-{
-	struct iommu_test_cmd trigger = {
+	struct iommu_test_cmd cmd = {
 		.op = IOMMU_TEST_OP_TRIGGER_IOPF,
 		.trigger_iopf = {
 			.dev_id = idev_id,
@@ -148,14 +98,25 @@ static uint32_t trigger_read(uint32_t idev_id, int fault_fd, uint32_t grpid)
 			.addr = BENCH_ADDR,
 		},
 	};
+
+	test_cmd(&cmd, "TRIGGER_IOPF");
+}
+
+/* Read the request trigger() sent for @grpid; returns its cookie */
+static uint32_t read_request(uint32_t idev_id, int fault_fd, uint32_t grpid)
+{
 	struct iommu_hwpt_pgfault pf;
 
-	test_cmd(&trigger, "TRIGGER_IOPF");
 	if (read(fault_fd, &pf, sizeof(pf)) != sizeof(pf))
 		die("read of the fault queue");
-	if (pf.dev_id != idev_id || pf.grpid != grpid) {
-		fprintf(stderr, "iopf_bench: group %u: read dev %u group %u\n",
-			grpid, pf.dev_id, pf.grpid);
+	if (pf.dev_id != idev_id || pf.pasid != BENCH_PASID ||
+	    pf.grpid != grpid || pf.addr != BENCH_ADDR ||
+	    !(pf.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) ||
+	    !(pf.flags & IOMMU_PGFAULT_FLAGS_PASID_VALID)) {
+		fprintf(stderr, "iopf_bench: group %u: unexpected request "
+			"dev %u pasid %u grpid %u addr %#llx flags %#x\n",
+			grpid, pf.dev_id, pf.pasid, pf.grpid,
+			(unsigned long long)pf.addr, pf.flags);
 		exit(1);
 	}
 	return pf.cookie;
@@ -172,6 +133,28 @@ static void respond(int fault_fd, uint32_t cookie)
 		die("write of the response");
 }
 
+static void round_trip(uint32_t idev_id, int fault_fd, uint32_t i)
+{
+	uint32_t grpid = i & 0x1ff;	/* the 9-bit PRG index */
+	uint64_t t0 = 0, t1 = 0, t2 = 0;
+	uint32_t cookie;
+
+	if (timing)
+		t0 = now_ns();
+	trigger(idev_id, grpid);
+	if (timing)
+		t1 = now_ns();
+	cookie = read_request(idev_id, fault_fd, grpid);
+	if (timing)
+		t2 = now_ns();
+	respond(fault_fd, cookie);
+	if (timing) {
+		t_trigger += t1 - t0;
+		t_read += t2 - t1;
+		t_write += now_ns() - t2;
+	}
+}
+
 /* P2: the cost of a response with @depth groups pending, group 0 answered */
 static void depth_runs(uint32_t idev_id, int fault_fd, unsigned long depth,
 		       unsigned long rounds, unsigned long runs)
@@ -185,12 +168,15 @@ static void depth_runs(uint32_t idev_id, int fault_fd, unsigned long depth,
 		fprintf(stderr, "iopf_bench: depth %lu: 1 to 512\n", depth);
 		exit(2);
 	}
-	for (i = 1; i < depth; i++)
-		held[i] = trigger_read(idev_id, fault_fd, i);
+	for (i = 1; i < depth; i++) {
+		trigger(idev_id, i);
+		held[i] = read_request(idev_id, fault_fd, i);
+	}
 	for (run = 0; run <= runs; run++) {
 		ns = 0;
 		for (i = 0; i < rounds; i++) {
-			cookie = trigger_read(idev_id, fault_fd, 0);
+			trigger(idev_id, 0);
+			cookie = read_request(idev_id, fault_fd, 0);
 			t0 = now_ns();
 			respond(fault_fd, cookie);
 			ns += now_ns() - t0;
