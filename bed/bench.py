@@ -12,6 +12,10 @@ how to read a per-operation cost out of its result lines.  Today:
       IOMMU_TEST_OP_TRIGGER_IOPF, read(), write() of the response).
   P2  the write() of one response through that queue with 1 to 512 groups
       pending (iopf_bench with depths), one value per depth.
+  P3  guest time per unrecoverable fault, from the IOMMU's interrupt to the
+      handler's return, per IOMMU and path (bench_paths.py).
+  P4  a storm of 1,000,000 faults on SMMUv3: faults per second of guest
+      time, memory, lockups (bench_storm.py).
 The output is a table on the terminal, build/bench/bench.json (one
 object per figure) and build/bench/bench.png.
 """
@@ -23,7 +27,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from . import arches, chain, deps, flavours, modes
+from . import arches, bench_paths, bench_storm, chain, deps, flavours, modes
 from .common import BUILD, REPO, Failure, say
 
 ICOUNT = ('-icount', 'shift=0,sleep=off')
@@ -44,6 +48,9 @@ class Figure:
     depths: tuple = ()
     # its rounds per run: the command's ROUNDS times this
     scale: float = 1.0
+    # 'iopf': an iopf_bench figure (this module); 'paths': per IOMMU and
+    # fault path (bench_paths.py); 'storm': the big storm (bench_storm.py)
+    kind: str = 'iopf'
 
 
 FIGURES = (
@@ -54,6 +61,13 @@ FIGURES = (
     Figure('P2', 'write() of one page response, iommufd fault queue, by '
            'groups pending (guest ns per response)', 'x86_64', 'bench',
            'p2', 1.1, depths=(1, 8, 64, 256, 512), scale=0.1),
+    # the goal is the series' handler path against base's print path
+    Figure('P3', 'unrecoverable fault, interrupt to handler return (guest '
+           'ns per fault)', '', 'faultpath', 'p3', 1.0, kind='paths'),
+    # its goal is 'bounded' (bench_storm.py); the ratio is of faults per
+    # second, which edu's DMA rate bounds on both kernels
+    Figure('P4', '1,000,000 SMMUv3 faults (faults per second of guest '
+           'time)', '', 'faultpath', 'p3', 0.0, kind='storm'),
 )
 KERNELS = ('base-bench', 'series-bench')
 
@@ -75,6 +89,22 @@ def summary(values):
             'spread': (max(values) - min(values)) / m if m else 0.0}
 
 
+def boot(c, flavour, arch, mode, scenario, params, **kw):
+    """A benchmark VM run.  A boot whose /init ended before it started the
+    scenario, leaving no output (tests/init: three boots of this session's
+    benchmarks, before /init retried its open of the results console), is
+    booted once more, said on the terminal, so that one lost boot does not
+    lose the whole benchmark.  A run that started and failed is not."""
+    r = c.vm(flavour, arch, mode, scenario, params=params, **kw)
+    if not r.began and not r.timed_out:
+        say(f'warning: {flavour.name} {scenario}: /init ended before the '
+            f'scenario began ({r.where()}); booting once more')
+        # another parameter: the chain boots each distinct run once
+        r = c.vm(flavour, arch, mode, scenario,
+                 params={**params, 'attempt': 2}, **kw)
+    return r
+
+
 def measure(c, fig, flavour, rounds, runs):
     arch = arches.get(fig.arch)
     mode = modes.default(arch.name)
@@ -82,7 +112,7 @@ def measure(c, fig, flavour, rounds, runs):
     params = {'rounds': rounds, 'runs': runs}
     if fig.depths:
         params['depths'] = ','.join(map(str, fig.depths))
-    r = c.vm(flavour, arch, mode, fig.scenario, params=params,
+    r = boot(c, flavour, arch, mode, fig.scenario, params,
              qemu_extra=ICOUNT, timeout=3600,
              cmdline=arch.mock_iommu_cmdline)
     if fig.depths:
@@ -109,13 +139,18 @@ def measure(c, fig, flavour, rounds, runs):
 
 
 def plot(results, path):
-    """The PNG: each figure's medians, min..max as error bars."""
+    """The PNG: each figure's medians, min..max as error bars (P4 has a
+    table of its own, not a plot)."""
+    results = [r for r in results if r.get('kind') != 'storm']
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(results), squeeze=False,
                              figsize=(4 * len(results), 4))
     for ax, res in zip(axes[0], results):
+        if res.get('kind') == 'paths':
+            bench_paths.plot(ax, res)
+            continue
         if res.get('depths'):
             for k, color in zip(KERNELS, ('#999999', '#3366aa')):
                 ds = res['depths']
@@ -168,7 +203,21 @@ def run(rounds, runs, select=''):
             continue
         n = max(1, int(rounds * fig.scale))
         res = {'figure': fig.name, 'about': fig.about, 'goal': fig.goal,
-               'rounds': n}
+               'rounds': n, 'kind': fig.kind}
+        if fig.kind == 'storm':
+            del res['rounds']
+            for k in KERNELS:
+                res[k] = bench_storm.measure(c, fig, flavours.get(k))
+            res['bounded'] = all(res[k]['bounded'] for k in KERNELS)
+            results.append(res)
+            continue
+        if fig.kind == 'paths':
+            del res['rounds']
+            for k in KERNELS:
+                res[k] = bench_paths.measure(c, fig, flavours.get(k), runs)
+            res['ratio'] = bench_paths.ratios(res)
+            results.append(res)
+            continue
         for k in KERNELS:
             res[k] = measure(c, fig, flavours.get(k), n, runs)
         if fig.depths:
@@ -184,16 +233,22 @@ def run(rounds, runs, select=''):
         results.append(res)
     os.makedirs(OUTDIR, exist_ok=True)
     say('')
-    say(f'{"figure":8}{"base":>12}{"series":>12}{"ratio":>8}{"goal":>8}'
+    say(f'{"figure":22}{"base":>12}{"series":>12}{"ratio":>8}{"goal":>8}'
         f'{"spread b/s":>16}  what')
     for res in results:
-        rows = ([(f'{res["figure"]}@{d}', res['base-bench'][str(d)],
-                  res['series-bench'][str(d)], res['ratio'][str(d)], '')
-                 for d in res['depths']] if res.get('depths') else
-                [(res['figure'], res['base-bench'], res['series-bench'],
-                  res['ratio'], f'<={res["goal"]}')])
+        if res['kind'] == 'paths':
+            rows = bench_paths.rows(res)
+        elif res['kind'] == 'storm':
+            rows = bench_storm.rows(res)
+        elif res.get('depths'):
+            rows = [(f'{res["figure"]}@{d}', res['base-bench'][str(d)],
+                     res['series-bench'][str(d)], res['ratio'][str(d)], '')
+                    for d in res['depths']]
+        else:
+            rows = [(res['figure'], res['base-bench'], res['series-bench'],
+                     res['ratio'], f'<={res["goal"]}')]
         for name, b, s, ratio, goal in rows:
-            say(f'{name:8}{b["median"]:12.0f}{s["median"]:12.0f}'
+            say(f'{name:22}{b["median"]:12.0f}{s["median"]:12.0f}'
                 f'{ratio:8.3f}{goal:>8}'
                 f'{b["spread"]:8.1%}{s["spread"]:8.1%}  {res["about"]}')
         if res.get('depths'):
@@ -201,13 +256,21 @@ def run(rounds, runs, select=''):
                 f'depth {res["depths"][0]}: ' + ', '.join(
                     f'{k} {v:.2f}' for k, v in res['flatness'].items()) +
                 f' (goal: flat, at most {res["goal"]})')
+        if res['kind'] == 'paths':
+            for line in bench_paths.report(res):
+                say(line)
+        if res['kind'] == 'storm':
+            for line in bench_storm.report(res):
+                say(line)
+            say(f'{res["figure"]}: bounded: '
+                f'{"yes" if res["bounded"] else "NO"}')
     path = os.path.join(OUTDIR, 'bench.json')
     with open(path, 'w') as f:
         json.dump(results, f, indent=1)
     png = os.path.join(OUTDIR, 'bench.png')
     plot_file(path, png)
     for res in results:
-        if res.get('depths'):
+        if res.get('depths') or res['kind'] != 'iopf':
             continue
         ph = [(k, res[k].get('phases')) for k in KERNELS]
         if all(p for _, p in ph):

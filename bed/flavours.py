@@ -18,17 +18,26 @@ class Flavour:
     kconfig: str = ''   # more config lines, after the fragments
 
 
+BENCH_KCONFIG = '''
+CONFIG_ENABLE_DEFAULT_TRACERS=y
+CONFIG_SOFTLOCKUP_DETECTOR=y
+'''
+
 FLAVOURS = {f.name: f for f in (
     Flavour('series-debug', 'series', ('debug.config',),
             'the series, with lockdep, KASAN and the lockup detectors'),
     Flavour('base-debug', 'base', ('debug.config',),
             'unpatched 6.12, same configuration as series-debug'),
     # 'make bench': no lockdep, KASAN or debug objects; we time the code,
-    # not the checkers
+    # not the checkers.  Event tracing (irq, sched, workqueue), which P3
+    # reads, is not selected by anything on arm64; P4 needs the soft lockup
+    # detector (RCU's stall warnings are on by default).
     Flavour('series-bench', 'series', (),
-            'the series, without the debug options (make bench)'),
+            'the series, without the debug options (make bench)',
+            kconfig=BENCH_KCONFIG),
     Flavour('base-bench', 'base', (),
-            'unpatched 6.12, same configuration as series-bench'),
+            'unpatched 6.12, same configuration as series-bench',
+            kconfig=BENCH_KCONFIG),
 )}
 
 DEFAULT = 'series-debug'

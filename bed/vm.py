@@ -73,6 +73,7 @@ class Run:
         self.dmesg = []         # the kernel log dumped after the scenario
         self.console_text = ''
         self.rc = None          # the scenario's exit status
+        self.began = False      # /init got as far as starting the scenario
 
     def where(self):
         return (f'logs: {self.logdir}/ (console.log: the kernel log; '
@@ -88,6 +89,7 @@ class Run:
         if 'BED-BEGIN' not in text:
             # /init found no virtio console and wrote to the serial one
             text = self.console_text
+        self.began = 'BED-BEGIN' in text
         in_dmesg = False
         for line in text.replace('\r', '').split('\n'):
             if line == 'BED-DMESG-BEGIN':

@@ -8,14 +8,14 @@ from ..common import Failure
 
 
 def all_groups():
-    from . import (build, context, doctables, failslab, faults, hygiene,
-                   iommufd,
+    from . import (bench_smoke, build, context, doctables, failslab, faults,
+                   hygiene, iommufd,
                    kunit, storm, unplug, vfio, vfio_flood,
                    vfio_teardown)
     return [*build.groups(), *faults.groups(), *storm.groups(),
             *context.groups(), *kunit.groups(), *iommufd.groups(),
             *vfio.groups(), *vfio_flood.groups(), *vfio_teardown.groups(),
-            *unplug.groups(), *failslab.groups(),
+            *unplug.groups(), *failslab.groups(), *bench_smoke.groups(),
             *doctables.groups(),
             *hygiene.groups()]
 

@@ -47,6 +47,10 @@
  *                     device, bound to edu_fault: a third into the flood,
  *                     it is made to fault once, and its handler's count is
  *                     watched while the flood goes on
+ *   storm DEPTH N LEN  N faulting DMA writes of LEN bytes, back to back,
+ *                     into a queue of DEPTH records, read after the last
+ *                     (make bench's P3 and P4); vfio_storm_ms MS: the
+ *                     DMAs' guest time
  *
  * Everything it finds is printed on stdout as the test bed's result lines
  * ("BED: <key> <step> ..."), which the bed's vfio group checks:
@@ -375,6 +379,14 @@ static int queue_new(struct dev *d, const char *what, uint32_t depth)
 	return queue_alloc(d, what, &cmd);
 }
 
+/* the step's queue of DEPTH records, as d->qfd; exits if it cannot be had */
+static void queue_open(struct dev *d, uint32_t depth)
+{
+	d->qfd = queue_new(d, "ok", depth);
+	if (d->qfd < 0)
+		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+}
+
 /* Program one DMA and wait until the device says it is done */
 static int edu_dma(struct dev *d, int write, uint64_t iova, uint32_t len)
 {
@@ -571,9 +583,7 @@ static void alloc_checks(struct dev *d, uint32_t depth)
 		if (fd >= 0)
 			close(fd);
 	}
-	d->qfd = queue_new(d, "ok", depth);
-	if (d->qfd < 0)
-		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	queue_open(d, depth);
 	/* a device has at most one queue */
 	fd = queue_new(d, "second", depth);
 	if (fd >= 0)
@@ -648,9 +658,7 @@ static int step_overflow(struct dev *d, int argc, char **argv)
 		return 2;
 	depth = strtoul(argv[0], NULL, 0);
 	n = strtoul(argv[1], NULL, 0);
-	d->qfd = queue_new(d, "ok", depth);
-	if (d->qfd < 0)
-		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	queue_open(d, depth);
 	/* nothing is read until the last fault is queued or lost */
 	fire(d, "overflow", n, OVERFLOW_IOVA, SMALL_LEN);
 	settle(d, "full");
@@ -669,9 +677,7 @@ static int step_hup(struct dev *d, int argc, char **argv)
 	(void)argv;
 	if (argc != 0)
 		return 2;
-	d->qfd = queue_new(d, "ok", 16);
-	if (d->qfd < 0)
-		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	queue_open(d, 16);
 	do_poll(d, "bound", 0);
 	fire(d, "unbound", 2, HUP_IOVA, SMALL_LEN);
 	settle(d, "queued");
@@ -703,9 +709,7 @@ static int step_close(struct dev *d, const char *bdf, int argc, char **argv)
 
 	/* iommufd, device, queue */
 	dev_open(d, bdf);
-	d->qfd = queue_new(d, "ok", 16);
-	if (d->qfd < 0)
-		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	queue_open(d, 16);
 	fire(d, "unread_ctx_dev_q", n, CLOSE_IOVA + 0x100000, SMALL_LEN);
 	settle(d, "pending_ctx_dev_q");
 	close_fd(&d->iommufd);
@@ -719,9 +723,7 @@ static int step_close(struct dev *d, const char *bdf, int argc, char **argv)
 	 * created, and starts from sequence 0
 	 */
 	dev_open(d, bdf);
-	d->qfd = queue_new(d, "ok", 4);
-	if (d->qfd < 0)
-		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	queue_open(d, 4);
 	close_fd(&d->qfd);
 	d->qfd = queue_new(d, "again", 4);
 	if (d->qfd < 0)
@@ -770,6 +772,15 @@ static void other_dma(const char *dir)
 	close(fd);
 }
 
+/* the i-th faulting DMA write of a flood or storm, LEN bytes */
+static void flood_dma(struct dev *d, unsigned int i, uint32_t len)
+{
+	if (edu_dma(d, 1, FLOOD_IOVA + (i % FLOOD_PAGES) * PAGE, len)) {
+		errno = ETIMEDOUT;
+		error("edu-dma");
+	}
+}
+
 static int step_flood(struct dev *d, int argc, char **argv)
 {
 	const char *other = argc > 3 ? argv[3] : NULL;
@@ -782,17 +793,12 @@ static int step_flood(struct dev *d, int argc, char **argv)
 	depth = strtoul(argv[0], NULL, 0);
 	ms = strtoull(argv[1], NULL, 0);
 	len = strtoul(argv[2], NULL, 0);
-	d->qfd = queue_new(d, "ok", depth);
-	if (d->qfd < 0)
-		error("IOMMU_DEV_FAULT_QUEUE_ALLOC");
+	queue_open(d, depth);
 
 	/* as fast as the device goes; nothing is read until the end */
 	t0 = now_ms();
 	for (now = t0; now - t0 < ms; now = now_ms()) {
-		if (edu_dma(d, 1, FLOOD_IOVA + (n % FLOOD_PAGES) * PAGE, len)) {
-			errno = ETIMEDOUT;
-			error("edu-dma");
-		}
+		flood_dma(d, n, len);
 		n++;
 		if (other && !other_at && now - t0 >= ms / 3) {
 			other_dma(other);
@@ -814,6 +820,30 @@ static int step_flood(struct dev *d, int argc, char **argv)
 	/* then everything: the records, and what was lost */
 	settle(d, "full");
 	collect(d, "flood", n * faults_per_dma(len), 0);
+	close_all(d);
+	return 0;
+}
+
+static int step_storm(struct dev *d, int argc, char **argv)
+{
+	unsigned int i, n;
+	uint32_t len;
+	uint64_t t0;
+
+	if (argc != 3)
+		return 2;
+	/* the queue first: its allocation is not part of the storm */
+	queue_open(d, strtoul(argv[0], NULL, 0));
+	n = strtoul(argv[1], NULL, 0);
+	len = strtoul(argv[2], NULL, 0);
+	t0 = now_ms();
+	for (i = 0; i < n; i++)
+		flood_dma(d, i, len);
+	printf("BED: vfio_storm_ms %llu\n",
+	       (unsigned long long)(now_ms() - t0));
+	printf("BED: vfio_fired %s storm %u %u\n", step, n, len);
+	settle(d, "storm");
+	collect(d, "storm", n * faults_per_dma(len), 0);
 	close_all(d);
 	return 0;
 }
@@ -1122,6 +1152,8 @@ int main(int argc, char **argv)
 		ret = step_close(&d, bdf, argc, argv);
 	else if (!strcmp(step, "flood"))
 		ret = step_flood(&d, argc, argv);
+	else if (!strcmp(step, "storm"))
+		ret = step_storm(&d, argc, argv);
 	else if (!strcmp(step, "close-flowing"))
 		ret = step_close_flowing(&d, argc, argv);
 	else if (!strcmp(step, "detach-flowing"))
@@ -1135,7 +1167,8 @@ int main(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: vfio_fault [-u FAULT_UNIT] BDF "
 		"main DEPTH | overflow DEPTH N | hup | close N | "
-		"flood DEPTH MS LEN [OTHER] | close-flowing DEPTH MS LEN | "
+		"flood DEPTH MS LEN [OTHER] | storm DEPTH N LEN | "
+		"close-flowing DEPTH MS LEN | "
 		"detach-flowing DEPTH MS LEN | unbind-flowing DEPTH MS LEN\n");
 	return 2;
 }
