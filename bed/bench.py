@@ -91,7 +91,7 @@ def summary(values):
 
 def boot(c, flavour, arch, mode, scenario, params, **kw):
     """A benchmark VM run.  A boot whose /init ended before it started the
-    scenario, leaving no output (tests/init: three boots of this session's
+    scenario, leaving no output (tests/init: four boots of this session's
     benchmarks, before /init retried its open of the results console), is
     booted once more, said on the terminal, so that one lost boot does not
     lose the whole benchmark.  A run that started and failed is not."""
@@ -109,7 +109,7 @@ def measure(c, fig, flavour, rounds, runs):
     arch = arches.get(fig.arch)
     mode = modes.default(arch.name)
     c.progs(flavour, arch)  # a build failure is reported as such
-    params = {'rounds': rounds, 'runs': runs}
+    params = {'rounds': rounds, 'runs': runs, 'figure': fig.name}
     if fig.depths:
         params['depths'] = ','.join(map(str, fig.depths))
     r = boot(c, flavour, arch, mode, fig.scenario, params,

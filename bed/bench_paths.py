@@ -60,11 +60,9 @@ PATHS = (
 )
 
 
-def measure(c, fig, flavour, runs, only=()):
-    """{mode: {path: summary of guest ns per fault}} for one kernel; only:
-    the modes to measure, by default all."""
-    return {p.mode: run_paths(c, fig, flavour, p, runs)[0] for p in PATHS
-            if not only or p.mode in only}
+def measure(c, fig, flavour, runs):
+    """{mode: {path: summary of guest ns per fault}} for one kernel."""
+    return {p.mode: run_paths(c, fig, flavour, p, runs)[0] for p in PATHS}
 
 
 def vm_params(p, mode, paths, runs, sample_mem=False):
@@ -86,7 +84,8 @@ def run_paths(c, fig, flavour, p, runs, sample_mem=False):
     mode = modes.get(p.mode, arch.name)
     per_run = p.storm.count * mode.faults_per_dma(p.storm.length)
     r = boot(c, flavour, arch, mode, fig.scenario,
-             vm_params(p, mode, paths, runs, sample_mem),
+             {**vm_params(p, mode, paths, runs, sample_mem),
+              'figure': fig.name},
              qemu_extra=ICOUNT, timeout=7200)
     where = (f'{fig.name} {p.mode} on {flavour.name}')
     qemu = len(r.trace_lines(mode.trace))
@@ -100,9 +99,12 @@ def run_paths(c, fig, flavour, p, runs, sample_mem=False):
                         f'record {per_run * runs * len(paths)}')
     if r.result('p3_missing'):
         problems.append(f'not traced: {r.result("p3_missing")}')
-    lost = [x for v in r.result('p3_overrun') for x in v if x != '0']
-    if lost:
-        problems.append(f'trace buffer overruns: {lost}')
+    lost = r.first_int('p3_overrun', -1)
+    if lost != 0:
+        problems.append(f'trace buffer overruns: {lost} (-1: not reported)')
+    left = [v for v in lines if dict(zip(v[0::2], v[1::2])).get('open') != '0']
+    if left:
+        problems.append(f'intervals left open when tracing stopped: {left}')
     if problems:
         raise Failure(f'{where}: ' + '; '.join(problems) +
                       f'\n{r.last_words()}\n{r.where()}')

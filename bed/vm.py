@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 
 from . import deps, kbuild
@@ -23,9 +24,12 @@ def build_initramfs(flavour, arch, module, progs=None):
     """A busybox initramfs with our /init, the scenarios, edu_fault.ko and
     the test programs (progs.py) in /progs."""
     out = kbuild.outdir(flavour, arch)
-    root = os.path.join(out, 'initramfs')
-    if os.path.exists(root):
-        shutil.rmtree(root)
+    # Staged in a directory of this process's own, and the archive put in
+    # place with a rename: another harness process packing the same
+    # flavour (make bench beside make profile, say) then never hands QEMU
+    # a half-written archive or a half-copied tree
+    root = tempfile.mkdtemp(prefix='initramfs.', dir=out)
+    os.chmod(root, 0o755)  # the guest's /
     for d in ('bin', 'sbin', 'proc', 'sys', 'dev', 'tmp', 'lib',
               'scenarios', 'progs'):
         os.makedirs(os.path.join(root, d))
@@ -45,8 +49,11 @@ def build_initramfs(flavour, arch, module, progs=None):
     cpio = subprocess.run(['cpio', '-o', '-H', 'newc', '--quiet',
                            '--owner=0:0'], cwd=root, input=files,
                           stdout=subprocess.PIPE, check=True).stdout
-    with gzip.open(path, 'wb', compresslevel=1) as f:
+    shutil.rmtree(root)
+    tmp = f'{path}.{os.getpid()}'
+    with gzip.open(tmp, 'wb', compresslevel=1) as f:
         f.write(cpio)
+    os.replace(tmp, path)
     return path
 
 
@@ -159,6 +166,10 @@ def run_vm(flavour, arch, mode, scenario, kernel, initrd, params=None,
     as it is), after the kernel parameters in cmdline; KUnit runs at boot
     only with kunit."""
     name = f'{flavour.name}-{arch.name}-{mode.name}-{scenario}'
+    # runs of one scenario that must not share a log directory: make
+    # bench's figures (P3 and P4 boot the same scenario), a second attempt
+    name += ''.join(f'-{(params or {})[k]}' for k in ('figure', 'attempt')
+                    if k in (params or {}))
     logdir = os.path.join(LOGS, 'vm', name)
     if os.path.exists(logdir):
         shutil.rmtree(logdir)

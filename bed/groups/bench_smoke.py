@@ -24,13 +24,26 @@ def checks(label, mode, p, paths):
     def lines(r):
         return {v[1]: dict(zip(v[0::2], v[1::2])) for v in r.result('p3')}
 
+    def kinds(r):
+        return {v[1]: set(v[4::2]) for v in r.result('p3_by')}
+
+    # what each path's time must have been seen in: the IOMMU's interrupt
+    # or IRQ thread, and on the series' handler paths the core's work
+    def want(path):
+        w = {'irq_thread'} if p.threads else {'irq'}
+        if path != 'print':
+            w |= set(bench_paths.CORE_WORKS)
+        return w
+
     def measured(r):
-        got = lines(r)
+        got, seen = lines(r), kinds(r)
         ok = (set(got) == set(paths) and not r.result('p3_missing') and
-              all(int(f['ns']) > 0 and int(f['intervals']) > 0
-                  for f in got.values()))
-        return ok, (f'paths measured: {got}; not traced: '
-                    f'{r.result("p3_missing") or "nothing"}\n{r.where()}')
+              all(f.get('open') == '0' for f in got.values()) and
+              all(want(path) <= seen.get(path, set()) for path in paths) and
+              r.first_int('p3_overrun', -1) == 0)
+        return ok, (f'paths measured: {got}; seen in: {seen}; not traced: '
+                    f'{r.result("p3_missing") or "nothing"}; trace buffer '
+                    f'overruns: {r.first("p3_overrun")}\n{r.where()}')
 
     def recorded(r):
         qemu = len(r.trace_lines(mode.trace))
@@ -53,13 +66,16 @@ def checks(label, mode, p, paths):
                     f'{r.where()}')
 
     def memory(r):
-        got = {(v[1], v[4]) for v in r.result('p4_mem')}
+        got = {(v[1], v[4]) for v in r.result('p4_mem')
+               if {'Slab', 'kmalloc'} <= set(v[5::2])}
         want = {(path, w) for path in paths
                 for w in ('before', 'peak', 'after')}
-        return got == want, (f'memory samples {sorted(got)}, want '
-                             f'{sorted(want)}\n{r.where()}')
+        return got == want, (f'memory samples with Slab and kmalloc '
+                             f'{sorted(got)}, want {sorted(want)}\n'
+                             f'{r.where()}')
 
-    return [(f'{label}: every path measured', measured),
+    return [(f'{label}: every path measured, in the interrupt or IRQ thread '
+             f'and the core\'s work, nothing left open or lost', measured),
             (f'{label}: QEMU recorded every fault of the runs', recorded),
             (f'{label}: the handler and the iommufd queue got the faults',
              reached),

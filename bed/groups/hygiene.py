@@ -191,12 +191,15 @@ def patch_dirs(patch, dirs):
 
 
 def warnings(lines):
-    """Multiset of warnings with line numbers dropped."""
+    """Multiset of warnings with line numbers dropped, also those inside
+    a message (coccicheck's "... of the iterator on line 118"): a patch
+    that adds a line above a warning 6.12 has does not make it new."""
     out = collections.Counter()
     for line in lines:
         m = WARN_RE.match(line.strip().replace(STEP_TREE + '/', ''))
         if m:
-            out[(m.group(1), m.group(4).lower(), m.group(5).strip())] += 1
+            msg = re.sub(r'\bline \d+', 'line N', m.group(5).strip())
+            out[(m.group(1), m.group(4).lower(), msg)] += 1
     return out
 
 

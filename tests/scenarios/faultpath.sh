@@ -9,7 +9,7 @@
 #            through an iommufd device fault queue of bed.depth records
 #            (vfio_fault's storm step; bed.fault_unit as the mode's); the
 #            series only, and after the others
-# The time measured is, per CPU, the union of the intervals spent in:
+# The time measured is the sum of the intervals spent in (see measure()):
 #   - the hard interrupt handler of each IRQ named in bed.irqs (a name of
 #     /proc/interrupts), from irq:irq_handler_entry to irq_handler_exit;
 #   - the IRQ thread of each IRQ named in bed.threads, while it runs
@@ -20,16 +20,21 @@
 # The console is quiet during the runs (console loglevel 1).
 # Names separated by commas; a work function the kernel does not have is
 # simply never seen.
-#   BED: p3 path <path> run <i> ns <guest ns> intervals <n> delivered <n>
-#            lost <the queue's lost counts, iommufd> guest_ms <guest time from the first DMA to the last's end>
+#   BED: p3 path <path> run <i> ns <guest ns> intervals <n> open <n>
+#            delivered <n> lost <n> guest_ms <ms>
+#     (open: intervals begun and not ended when tracing stopped, which
+#     must be none;
+#     delivered: to the handler, or records read from the iommufd queue;
+#     lost: the iommufd queue's lost counts; guest_ms: from the first DMA
+#     to the end of the last)
+#   BED: p3_by path <path> run <i> <what> <guest ns> ...   the same time by
+#            kind: irq, irq_thread or a work function
 # With bed.sample_mem=1 (P4, a long storm), memory in kB: every second of
 # guest time during the run, and before and after it (slab caches shrunk):
 #   BED: p4_mem path <path> run <i> before|after|peak Slab <kB>
 #            SUnreclaim <kB> kmalloc <kB>
 # (kmalloc: the kmalloc-* caches of /proc/slabinfo, objects times size).
-#   BED: p3_by path <path> run <i> <what> <guest ns> ...   the same time by
-#            the interval that began it: irq, irq_thread or a work function
-#   BED: p3_overrun <events lost by the trace buffer, per CPU>
+#   BED: p3_overrun <events lost by the trace buffer, all runs>
 #   BED: p3_missing <what could not be set up>
 . /scenarios/lib.sh
 T=/sys/kernel/tracing
@@ -129,7 +134,13 @@ peak() {
 
 uptime_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
-# the union of the measured intervals in $T/trace, per CPU: "<ns> <n>"
+# The measured intervals in $T/trace: "<ns> <intervals> <left open>", then
+# "<what> <ns>" for each kind.  A work or the IRQ thread is followed by its
+# task (pid), wherever it runs: the workqueues here are unbound, and a task
+# that sleeps or is preempted may go on on another CPU (its interval then
+# also holds the time it was off the CPU).  A fault interrupt is followed
+# by its CPU, and not counted when it comes while one of those tasks runs
+# there (it is inside that task's interval).
 measure() {
 	awk -v irqs="$irqs" -v pids="$pids" -v works="$(names "${bed_works:-}")" '
 	BEGIN {
@@ -137,22 +148,27 @@ measure() {
 		split(pids, a, " "); for (k in a) pid[a[k]] = 1
 		split(works, a, " "); for (k in a) work[a[k]] = 1
 	}
-	# the time of each union goes to the interval that opened it
-	function enter(c, t, what) {
-		if (!depth[c]++) { start[c] = t; outer[c] = what }
-		n++
+	function add(what, d) { total += d; by[what] += d; n++ }
+	function task_start(p, c, t, what) {
+		if (p in tstart) return
+		tstart[p] = t; twhat[p] = what; tcpu[p] = c; busy[c]++
 	}
-	function leave(c, t) {
-		if (depth[c] > 0 && !--depth[c]) {
-			total += t - start[c]
-			by[outer[c]] += t - start[c]
-		}
+	function task_end(p, t) {
+		if (!(p in tstart)) return
+		add(twhat[p], t - tstart[p])
+		busy[tcpu[p]]--
+		delete tstart[p]
 	}
 	/^#/ { next }
 	{
-		c = ""; t = ""; ev = ""
+		c = ""; t = ""; ev = ""; p = ""
 		for (k = 1; k <= NF; k++) {
-			if (c == "" && $k ~ /^\[[0-9]+\]$/) { c = $k; continue }
+			if (c == "" && $k ~ /^\[[0-9]+\]$/) {
+				c = $k
+				# the task: "<comm>-<pid>" just before the CPU
+				p = $(k - 1); sub(/.*-/, "", p)
+				continue
+			}
 			if (c != "" && t == "" && $k ~ /^[0-9]+\.[0-9]+:$/) {
 				t = substr($k, 1, length($k) - 1); ev = $(k + 1)
 				break
@@ -162,26 +178,36 @@ measure() {
 		# microseconds; busybox awk reads "027540" as octal: no zeros first
 		split(t, ts, ".")
 		t = ts[1] * 1000000 + ("1" ts[2]) - 1000000
-		if (ev == "irq_handler_entry:") { enter(c, t, "irq"); next }
-		if (ev == "irq_handler_exit:") { leave(c, t); next }
+		if (ev == "irq_handler_entry:") {
+			if (!busy[c]) istart[c] = t
+			next
+		}
+		if (ev == "irq_handler_exit:") {
+			if (c in istart) { add("irq", t - istart[c]); delete istart[c] }
+			next
+		}
 		if (ev == "workqueue_execute_start:" && ($NF in work)) {
-			enter(c, t, $NF); next
+			task_start(p, c, t, $NF); next
 		}
 		if (ev == "workqueue_execute_end:" && ($NF in work)) {
-			leave(c, t); next
+			task_end(p, t); next
 		}
 		if (ev == "sched_switch:") {
 			for (k = 1; k <= NF; k++) {
 				split($k, kv, "=")
-				if (kv[1] == "prev_pid" && (kv[2] in pid)) leave(c, t)
+				if (kv[1] == "prev_pid" && (kv[2] in pid)) task_end(kv[2], t)
 				if (kv[1] == "next_pid" && (kv[2] in pid))
-					enter(c, t, "irq_thread")
+					task_start(kv[2], c, t, "irq_thread")
 			}
 		}
 	}
 	END {
-		printf "%d %d", total * 1000, n
-		for (k in by) printf " %s %d", k, by[k] * 1000
+		left = 0
+		for (k in tstart) left++
+		for (k in istart) left++
+		# %d is an int in busybox awk: totals pass 2^31 ns
+		printf "%.0f %d %d", total * 1000, n, left
+		for (k in by) printf " %s %.0f", k, by[k] * 1000
 		printf "\n"
 	}' "$T/trace"
 }
@@ -191,6 +217,7 @@ measure() {
 # 8250 driver polls the UART for every character it writes)
 echo 1 > /proc/sys/kernel/printk
 
+overrun=0
 for path in $(names "${bed_paths:-print}"); do
 	case $path in
 	print) [ -w "$EDU/fault_handler" ] && echo 0 > "$EDU/fault_handler" ;;
@@ -238,6 +265,8 @@ for path in $(names "${bed_paths:-print}"); do
 			result p4_mem path "$path" run "$i" after $(settled_mem)
 		fi
 		set -- $(measure)
+		overrun=$((overrun + $(cat "$T"/per_cpu/cpu*/stats |
+			sed -n 's/^overrun: //p' | tr '\n' '+')0))
 		if [ "$path" = iommufd ]; then
 			# records of a fault: all but the one that only carries
 			# a lost count (reason 0, IOMMU_DEV_FAULT_REASON_NONE)
@@ -254,13 +283,15 @@ for path in $(names "${bed_paths:-print}"); do
 			delivered=$(($(handler_count) - before)) lost=0
 		fi
 		result p3 path "$path" run "$i" ns "$1" intervals "$2" \
-			delivered "$delivered" lost "$lost" guest_ms "$ms"
-		shift 2
+			open "$3" delivered "$delivered" lost "$lost" \
+			guest_ms "$ms"
+		shift 3
 		result p3_by path "$path" run "$i" "$@"
 	done
 done
-result p3_overrun $(cat "$T"/per_cpu/cpu*/stats | grep '^overrun' |
-	cut -d' ' -f2)
+# events the trace buffer lost, summed over the runs (clearing the buffer
+# for a run resets its counters)
+result p3_overrun "$overrun"
 if [ -z "${BDF:-}" ]; then
 	result dma_count "$(cat "$EDU/dma_count")"
 fi
